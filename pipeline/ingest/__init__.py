@@ -1,0 +1,105 @@
+"""Ingest stage: study folder -> turns table (raw text; read only by de-identification)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.config import Params
+from pipeline.errors import UserError
+from pipeline.ingest.text import parse_turns, read_text
+from pipeline.io import write_json, write_table
+from pipeline.schemas import TURNS
+from pipeline.study import load_participants, load_study_info, transcript_files
+
+
+def transcript_turns(
+    text: str,
+    *,
+    transcript_id: str,
+    participant_id: str,
+    group: str,
+    interviewer_labels: tuple[str, ...],
+) -> pd.DataFrame:
+    """Turns of one transcript with roles and offsets into `text`."""
+    interviewers = {label.casefold() for label in interviewer_labels}
+    rows: list[dict[str, object]] = []
+    for turn in parse_turns(text):
+        role = (
+            "note"
+            if turn.preamble
+            else "interviewer"
+            if turn.speaker.casefold() in interviewers
+            else "participant"
+        )
+        rows.append({"speaker": turn.speaker, "role": role, "start": turn.start, "end": turn.end})
+    df = pd.DataFrame(rows, columns=["speaker", "role", "start", "end"])
+    df["text"] = [text[s:e] for s, e in zip(df["start"], df["end"], strict=True)]
+    df.insert(0, "turn_id", range(len(df)))
+    df.insert(0, "group", group)
+    df.insert(0, "participant_id", participant_id)
+    df.insert(0, "transcript_id", transcript_id)
+    return df
+
+
+def ingest_study(study: Path) -> tuple[pd.DataFrame, dict]:
+    """Read every transcript of a study; return the turns and counts for metrics."""
+    info = load_study_info(study)
+    participants = load_participants(study)
+    files = transcript_files(study)
+    by_id = {p.stem: p for p in files}
+    if len(by_id) != len(files):
+        raise UserError(f"{study / 'transcripts'}: two files share a name (transcript_id)")
+    listed = set(participants["transcript_id"])
+    unlisted = sorted(set(by_id) - listed)
+    if unlisted:
+        raise UserError(f"{by_id[unlisted[0]]}: transcript '{unlisted[0]}' has no row in participants.csv")
+    missing = sorted(listed - set(by_id))
+    if missing:
+        raise UserError(
+            f"{study / 'participants.csv'}: transcript_id '{missing[0]}' has no file in transcripts/"
+        )
+    tables, per_transcript = [], {}
+    for row in participants.sort_values("transcript_id").itertuples():
+        path = by_id[row.transcript_id]
+        try:
+            text = read_text(path.read_bytes())
+        except UnicodeDecodeError as e:
+            raise UserError(f"{path}: not UTF-8 text (byte {e.start})") from e
+        turns = transcript_turns(
+            text,
+            transcript_id=row.transcript_id,
+            participant_id=row.participant_id,
+            group=row.group,
+            interviewer_labels=info.interviewer_labels,
+        )
+        speaking = turns[turns["role"] != "note"]
+        if speaking.empty:
+            raise UserError(f"{path}: no 'Speaker: words' turns found")
+        if not (speaking["role"] == "participant").any():
+            labels = ", ".join(info.interviewer_labels)
+            raise UserError(f"{path}: every turn is by an interviewer ({labels}); no participant speech")
+        tables.append(turns)
+        per_transcript[row.transcript_id] = {
+            role: int((turns["role"] == role).sum()) for role in ("participant", "interviewer", "note")
+        }
+    turns = pd.concat(tables, ignore_index=True)
+    metrics = {
+        "study": info.name,
+        "files": len(files),
+        "turns": int(len(turns)),
+        "participant_turns": int((turns["role"] == "participant").sum()),
+        "interviewer_turns": int((turns["role"] == "interviewer").sum()),
+        "note_turns": int((turns["role"] == "note").sum()),
+        "groups": {str(k): int(v) for k, v in participants["group"].value_counts().sort_index().items()},
+        "per_transcript": per_transcript,
+    }
+    return turns, metrics
+
+
+def run(params: Params, *, study: Path, out: Path, metrics: Path) -> dict:
+    turns, counts = ingest_study(study)
+    write_table(out, turns, TURNS)
+    write_json(metrics, counts)
+    return counts

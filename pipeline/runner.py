@@ -1,0 +1,107 @@
+"""Where every stage's outputs land under one output folder, and the whole pipeline in order.
+
+`dvc.yaml` mirrors this layout with the output folder set to the repository root.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline import agreement, coding, deid, embed, ingest, segment, themes
+from pipeline import report as report_stage
+from pipeline.config import Params
+from pipeline.study import load_codebook, load_codings, load_participants
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path
+
+    @property
+    def turns(self) -> Path:
+        return self.root / "outputs" / "turns.parquet"
+
+    @property
+    def deid_turns(self) -> Path:
+        return self.root / "outputs" / "turns_deid.parquet"
+
+    @property
+    def segments(self) -> Path:
+        return self.root / "outputs" / "segments.parquet"
+
+    @property
+    def embeddings(self) -> Path:
+        return self.root / "outputs" / "embeddings.npy"
+
+    @property
+    def assignments(self) -> Path:
+        return self.root / "outputs" / "themes.parquet"
+
+    @property
+    def cards(self) -> Path:
+        return self.root / "outputs" / "themes.json"
+
+    @property
+    def codes(self) -> Path:
+        return self.root / "outputs" / "codes.parquet"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics"
+
+    @property
+    def plots(self) -> Path:
+        return self.root / "plots"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "reports" / "index.html"
+
+
+def human_codings(study: Path):
+    """The study's codebook and its human codings (validated against participants)."""
+    codebook = load_codebook(study)
+    ids = set(load_participants(study)["transcript_id"])
+    return codebook, load_codings(study, ids, codebook)
+
+
+def run_all(params: Params, *, study: Path, out: Path, progress: bool = False) -> Layout:
+    """Every stage, in order, exactly as the DVC stages call them."""
+    lay = Layout(out)
+    register = study / "register.yaml"
+    ingest.run(params, study=study, out=lay.turns, metrics=lay.metrics / "ingest.json")
+    deid.run(
+        params,
+        turns_path=lay.turns,
+        out=lay.deid_turns,
+        metrics=lay.metrics / "deid.json",
+        register=register if register.exists() else None,
+        progress=progress,
+    )
+    segment.run(params, turns_path=lay.deid_turns, out=lay.segments, metrics=lay.metrics / "segment.json")
+    embed.run(params, segments_path=lay.segments, out=lay.embeddings, progress=progress)
+    themes.run(
+        params,
+        segments_path=lay.segments,
+        embeddings_path=lay.embeddings,
+        out=lay.assignments,
+        cards=lay.cards,
+        metrics=lay.metrics / "themes.json",
+    )
+    codebook, codings = human_codings(study)
+    coding.run(
+        params, segments_path=lay.segments, embeddings_path=lay.embeddings, codebook=codebook, out=lay.codes
+    )
+    agreement.run(
+        params,
+        segments_path=lay.segments,
+        themes_path=lay.assignments,
+        codes_path=lay.codes,
+        codings=codings,
+        codebook=codebook,
+        out=lay.metrics / "agreement.json",
+        plot=lay.plots / "agreement_per_code.json",
+    )
+    report_stage.run(params, metrics_dir=lay.metrics, cards_path=lay.cards, out=lay.report)
+    return lay

@@ -1,0 +1,89 @@
+"""The tables that pass between stages: columns, dtypes and invariants."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from pipeline.errors import UserError
+
+
+@dataclass(frozen=True)
+class Schema:
+    name: str
+    columns: tuple[tuple[str, str], ...]  # (column, pandas dtype)
+    unique: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> list[str]:
+        return [c for c, _ in self.columns]
+
+    def conform(self, df: pd.DataFrame, *, source: str) -> pd.DataFrame:
+        """Check columns and invariants; return the columns in order with their dtypes."""
+        missing = [c for c in self.names if c not in df.columns]
+        if missing:
+            raise UserError(f"{source}: {self.name} table lacks column(s) {', '.join(missing)}")
+        out = df[self.names].copy()
+        for col, dtype in self.columns:
+            try:
+                out[col] = out[col].astype(dtype)
+            except (ValueError, TypeError) as e:
+                raise UserError(f"{source}: column '{col}' is not {dtype}") from e
+        if self.unique and out.duplicated(list(self.unique)).any():
+            raise UserError(f"{source}: duplicate {'/'.join(self.unique)} in {self.name} table")
+        return out.reset_index(drop=True)
+
+
+_TURN_KEYS = (
+    ("transcript_id", "str"),
+    ("participant_id", "str"),
+    ("group", "str"),
+    ("turn_id", "int64"),
+    ("role", "str"),  # participant | interviewer | note
+)
+
+# Raw turns as read from the study folder. Holds raw text: read only by deidentify.
+TURNS = Schema(
+    "turns",
+    (*_TURN_KEYS, ("speaker", "str"), ("start", "int64"), ("end", "int64"), ("text", "str")),
+    unique=("transcript_id", "turn_id"),
+)
+
+# Pseudonymised turns. `start`/`end` locate the turn in the ingested transcript text;
+# `spans` (JSON) lists replacements as offsets into the ORIGINAL turn text.
+DEID_TURNS = Schema(
+    "deid_turns",
+    (*_TURN_KEYS, ("start", "int64"), ("end", "int64"), ("text", "str"), ("spans", "str")),
+    unique=("transcript_id", "turn_id"),
+)
+
+# Units of analysis. `start`/`end`: offsets into the pseudonymised turn text;
+# `orig_start`/`orig_end`: offsets into the ingested transcript text (for human codings).
+SEGMENTS = Schema(
+    "segments",
+    (
+        ("segment_id", "str"),
+        *_TURN_KEYS,
+        ("start", "int64"),
+        ("end", "int64"),
+        ("orig_start", "int64"),
+        ("orig_end", "int64"),
+        ("text", "str"),
+    ),
+    unique=("segment_id",),
+)
+
+# One row per segment: its candidate theme (-1 = unassigned).
+ASSIGNMENTS = Schema(
+    "assignments",
+    (("segment_id", "str"), ("theme_id", "int64"), ("theme_label", "str")),
+    unique=("segment_id",),
+)
+
+# Machine codes in long format; several codes per segment allowed.
+CODES = Schema(
+    "codes",
+    (("segment_id", "str"), ("code", "str"), ("score", "float64")),
+    unique=("segment_id", "code"),
+)

@@ -1,0 +1,27 @@
+import numpy as np
+import pytest
+
+from pipeline.embed import embed_texts
+from pipeline.errors import UserError
+
+
+def test_embeddings_are_normalised_and_cached(tmp_path):
+    texts = ["The health visitor referred us.", "Funding ends next year.", "The health visitor referred us."]
+    first = embed_texts(texts, model="all-MiniLM-L6-v2", batch_size=2, cache_dir=tmp_path)
+    assert first.shape == (3, 384)
+    assert np.allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(first[0], first[2])
+    cache_files = list(tmp_path.iterdir())
+    assert len(cache_files) == 1
+    again = embed_texts(texts[:2], model="all-MiniLM-L6-v2", batch_size=2, cache_dir=tmp_path)
+    assert np.allclose(again, first[:2], atol=1e-6)
+    # similar sentences are closer than unrelated ones
+    pair = embed_texts(
+        ["My health visitor made the referral."], model="all-MiniLM-L6-v2", batch_size=2, cache_dir=tmp_path
+    )[0]
+    assert pair @ first[0] > pair @ first[1]
+
+
+def test_unknown_model_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="embed.model"):
+        embed_texts(["x"], model="no-such-model", batch_size=2, cache_dir=tmp_path)

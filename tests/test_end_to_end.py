@@ -1,0 +1,38 @@
+"""The whole pipeline over a tiny study: every output exists and has its schema."""
+
+import json
+
+import numpy as np
+from conftest import FAST
+
+from pipeline.config import load_params
+from pipeline.io import read_matrix, read_table
+from pipeline.runner import run_all
+from pipeline.schemas import ASSIGNMENTS, CODES, DEID_TURNS, SEGMENTS, TURNS
+
+
+def test_run_all_outputs(tmp_path, study):
+    lay = run_all(load_params(None, FAST), study=study, out=tmp_path / "out")
+    turns = read_table(lay.turns, TURNS)
+    deid = read_table(lay.deid_turns, DEID_TURNS)
+    segments = read_table(lay.segments, SEGMENTS)
+    assert len(turns) == len(deid)
+    emb, meta = read_matrix(lay.embeddings)
+    assert emb.shape == (len(segments), 384) and meta["model"] == "all-MiniLM-L6-v2"
+    assignments = read_table(lay.assignments, ASSIGNMENTS)
+    assert assignments["segment_id"].tolist() == segments["segment_id"].tolist()
+    read_table(lay.codes, CODES)
+    cards = json.loads(lay.cards.read_text())
+    assert sum(c["size"] for c in cards["themes"]) + cards["unassigned"] == len(segments)
+    agreement = json.loads((lay.metrics / "agreement.json").read_text())
+    assert set(agreement["per_code"]) == {"communication", "consultation", "engagement", "funding"}
+    assert "A_vs_B" in agreement["human"]
+    assert agreement["human"]["A_vs_B"]["per_code"]["funding"]["cohen_kappa"] == 1.0
+    assert 0 <= agreement["themes_vs_codes"]["nmi"] <= 1
+    html = lay.report.read_text()
+    assert "Candidate themes" in html and "Agreement with human coding" in html
+    # nothing downstream of de-identification holds the names in the transcripts
+    downstream = " ".join(segments["text"]) + lay.cards.read_text() + html
+    for name in ("Kirsty", "Karen", "Poppy", "Rachel", "07700", "RG19"):
+        assert name not in downstream
+    assert np.isfinite(emb).all()
