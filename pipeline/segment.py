@@ -26,10 +26,17 @@ def _sentencizer():
     return nlp
 
 
+_PLACEHOLDER = re.compile(r"\[[A-Z_]+(?:_\d+)?\]")
+
+
 def sentence_bounds(text: str) -> list[tuple[int, int]]:
-    """Character bounds of the sentences in `text`, whitespace trimmed."""
+    """Character bounds of the sentences in `text`, whitespace trimmed.
+
+    Placeholders are masked (same length) first, so a boundary never falls inside one.
+    """
+    masked = _PLACEHOLDER.sub(lambda m: "X" * len(m.group()), text)
     bounds = []
-    for sent in _sentencizer()(text).sents:
+    for sent in _sentencizer()(masked).sents:
         start, end = sent.start_char, sent.end_char
         while start < end and text[start].isspace():
             start += 1
@@ -51,7 +58,7 @@ def segment_turns(turns: pd.DataFrame, *, options: SegmentParams) -> tuple[pd.Da
         k = 0
         for start, end in bounds:
             text = turn.text[start:end].strip()
-            if len(_WORD.findall(re.sub(r"\[[A-Z_]+(?:_\d+)?\]", "x", text))) < options.min_words:
+            if len(_WORD.findall(_PLACEHOLDER.sub("x", text))) < options.min_words:
                 dropped += 1
                 continue
             rows.append(

@@ -75,9 +75,12 @@ class Discovery:
     mode: str
 
 
+_CLITIC = re.compile(r"(?<=\w)['\u2019]\w+")
+
+
 def keyword_text(text: str) -> str:
-    """Text for keyword extraction: de-identification placeholders removed."""
-    return _PLACEHOLDER.sub(" ", text)
+    """Text for keyword extraction: placeholders and clitics ("'s", "n't") removed."""
+    return _CLITIC.sub("", _PLACEHOLDER.sub(" ", text))
 
 
 def _vectorizer(n_docs: int):
