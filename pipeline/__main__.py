@@ -101,8 +101,12 @@ def deidentify(
     in_: InOpt,
     out: OutOpt,
     register: Annotated[Path | None, typer.Option(help="register.yaml of known identifiers.")] = None,
+    allow: Annotated[Path | None, typer.Option(help="allow.yaml: terms never replaced.")] = None,
     study: Annotated[
-        Path | None, typer.Option(help="Study folder: use its register.yaml when it has one.")
+        Path | None, typer.Option(help="Study folder: use its register.yaml and allow.yaml when present.")
+    ] = None,
+    key_store: Annotated[
+        Path | None, typer.Option(help="Encrypted pseudonym key to write (keep it under private/).")
     ] = None,
     metrics: Annotated[Path | None, typer.Option(help="Counts by type (turns tables only).")] = None,
     params: ParamsOpt = Path("params.yaml"),
@@ -114,17 +118,49 @@ def deidentify(
     from pipeline.study import require_study
 
     p = _params(params, set_)
-    if study is not None and register is None:
+    if study is not None:
         require_study(study)
-        register = study / "register.yaml" if (study / "register.yaml").exists() else None
     if in_.suffix == ".jsonl":
-        return deid.run_jsonl(p, in_path=in_, out=out, register=register, progress=not quiet)
+        if study is not None:
+            raise UserError("--study goes with a turns table; give --register/--allow for JSONL input")
+        return deid.run_jsonl(
+            p, in_path=in_, out=out, register=register, allow=allow, key_store=key_store, progress=not quiet
+        )
     if in_.suffix == ".parquet":
-        if metrics is None:
-            raise UserError("--metrics is required when --in is a turns table (.parquet)")
-        counts = deid.run(p, turns_path=in_, out=out, metrics=metrics, register=register, progress=not quiet)
-        return {"replacements": counts["replacements"]}
+        if metrics is None or key_store is None:
+            raise UserError("--metrics and --key-store are required when --in is a turns table (.parquet)")
+        counts = deid.run(
+            p,
+            turns_path=in_,
+            out=out,
+            metrics=metrics,
+            key_store=key_store,
+            study=study,
+            register=register,
+            allow=allow,
+            progress=not quiet,
+        )
+        return {"replacements": counts["replacements"], "gate_rounds": counts["gate_rounds"]}
     raise UserError(f"{in_}: expected a .jsonl file of {{id, text}} lines or a .parquet turns table")
+
+
+@app.command()
+@_command
+def reidentify(
+    in_: InOpt,
+    out: OutOpt,
+    key_store: Annotated[Path, typer.Option(help="The encrypted pseudonym key written by deidentify.")],
+    review: Annotated[
+        Path | None, typer.Option(help="Also write the review table (holds identifiers: keep it private).")
+    ] = None,
+    params: ParamsOpt = Path("params.yaml"),
+    set_: SetOpt = None,
+    quiet: QuietOpt = False,
+):
+    """For key holders: put original identifiers back into de-identified JSONL or turns."""
+    from pipeline import deid
+
+    return deid.reidentify(_params(params, set_), in_path=in_, out=out, key_store=key_store, review=review)
 
 
 @app.command()
@@ -166,6 +202,10 @@ def discover(
     embeddings: Annotated[Path | None, typer.Option(help="Segment embeddings (.npy).")] = None,
     cards: Annotated[Path | None, typer.Option(help="Theme cards (JSON).")] = None,
     metrics: Annotated[Path | None, typer.Option(help="Discovery summary (JSON).")] = None,
+    study: Annotated[
+        Path | None, typer.Option(help="Study folder: its codebook guides themes (themes.guided).")
+    ] = None,
+    codebook: Annotated[Path | None, typer.Option(help="Codebook (.yaml or .csv) to guide themes.")] = None,
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
     quiet: QuietOpt = False,
@@ -173,13 +213,22 @@ def discover(
     """Find candidate themes: a CSV `id,text[,group]` -> `id,theme_id,theme_label`,
     or the segments table with --embeddings, --cards and --metrics."""
     from pipeline import themes
+    from pipeline.study import load_codebook, read_codebook, require_study
 
     p = _params(params, set_)
+    book = None
+    if codebook is not None:
+        book = read_codebook(codebook)
+    elif study is not None:
+        require_study(study)
+        book = load_codebook(study)
     if in_.suffix == ".csv":
-        return themes.run_csv(p, in_path=in_, out=out, progress=not quiet)
+        return themes.run_csv(p, in_path=in_, out=out, codebook=book, progress=not quiet)
     if embeddings is None or cards is None or metrics is None:
         raise UserError("--embeddings, --cards and --metrics are required when --in is a segments table")
-    return themes.run(p, segments_path=in_, embeddings_path=embeddings, out=out, cards=cards, metrics=metrics)
+    return themes.run(
+        p, segments_path=in_, embeddings_path=embeddings, out=out, cards=cards, metrics=metrics, codebook=book
+    )
 
 
 @app.command()
@@ -187,7 +236,9 @@ def discover(
 def code(
     in_: InOpt,
     out: OutOpt,
-    codebook: Annotated[Path | None, typer.Option(help="Codebook (.yaml, or .csv name,description).")] = None,
+    codebook: Annotated[
+        Path | None, typer.Option(help="Codebook (.yaml, .csv name,description, or REFI .qdc).")
+    ] = None,
     train: Annotated[Path | None, typer.Option(help="Human-coded examples `id,text,code`.")] = None,
     embeddings: Annotated[Path | None, typer.Option(help="Segment embeddings (.npy).")] = None,
     study: Annotated[Path | None, typer.Option(help="Study folder (its codebook is used).")] = None,
@@ -195,10 +246,11 @@ def code(
     set_: SetOpt = None,
     quiet: QuietOpt = False,
 ):
-    """Apply a codebook: a CSV `id,text` -> `id,code,score`, or the segments table with
-    --embeddings and --study."""
+    """Apply a codebook: a CSV `id,text` -> `id,code,score` (few-shot with --train), or the
+    segments table with --embeddings and --study (few-shot cross-fitted on its codings)."""
     from pipeline import coding
-    from pipeline.study import load_codebook, require_study
+    from pipeline.runner import human_codings
+    from pipeline.study import require_study
 
     p = _params(params, set_)
     if in_.suffix == ".csv":
@@ -210,8 +262,15 @@ def code(
     if embeddings is None or study is None:
         raise UserError("--embeddings and --study are required when --in is a segments table")
     require_study(study)
+    book, codings = human_codings(study)
     return coding.run(
-        p, segments_path=in_, embeddings_path=embeddings, codebook=load_codebook(study), out=out
+        p,
+        segments_path=in_,
+        embeddings_path=embeddings,
+        codebook=book,
+        codings=codings,
+        out=out,
+        progress=not quiet,
     )
 
 
@@ -226,6 +285,9 @@ def agreement(
     themes: Annotated[Path | None, typer.Option(help="Theme assignments table.")] = None,
     codes: Annotated[Path | None, typer.Option(help="Machine codes table.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Per-code kappa rows for `dvc plots` (JSON).")] = None,
+    confusion: Annotated[
+        Path | None, typer.Option(help="Theme x code rows for a `dvc plots` confusion matrix (JSON).")
+    ] = None,
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
     quiet: QuietOpt = False,
@@ -236,15 +298,20 @@ def agreement(
     if gold is not None or pred is not None:
         if gold is None or pred is None:
             raise UserError("--gold and --pred go together")
-        report = stage.run_csv(gold_path=gold, pred_path=pred, out=out)
+        p = _params(params, set_)
+        report = stage.run_csv(
+            gold_path=gold, pred_path=pred, out=out, n_boot=p.agreement.n_boot, seed=p.seed
+        )
     else:
         if None in (study, segments, themes, codes):
             raise UserError("give --gold and --pred, or --study, --segments, --themes and --codes")
-        from pipeline.runner import human_codings
+        from pipeline.runner import human_codings_report
 
-        codebook, codings = human_codings(study)
+        codebook, codings, codings_report = human_codings_report(study)
         report = stage.run(
             _params(params, set_),
+            confusion=confusion,
+            input_report=codings_report,
             segments_path=segments,
             themes_path=themes,
             codes_path=codes,
@@ -262,15 +329,41 @@ def report(
     out: OutOpt,
     metrics_dir: Annotated[Path, typer.Option(help="Folder of the stages' metrics JSON.")] = Path("metrics"),
     cards: Annotated[Path, typer.Option(help="Theme cards (JSON).")] = Path("outputs/themes.json"),
+    study: Annotated[
+        Path | None, typer.Option(help="Study folder (participants, codebook, codings, theme_review.yaml).")
+    ] = None,
+    assignments: Annotated[Path, typer.Option(help="Theme per segment.")] = Path("outputs/themes.parquet"),
+    segments: Annotated[Path, typer.Option(help="Segments table.")] = Path("outputs/segments.parquet"),
+    embeddings: Annotated[Path, typer.Option(help="Segment embeddings (.npy).")] = Path(
+        "outputs/embeddings.npy"
+    ),
+    codes: Annotated[Path, typer.Option(help="Machine codes table.")] = Path("outputs/codes.parquet"),
+    turns: Annotated[Path, typer.Option(help="Pseudonymised turns.")] = Path("outputs/turns_deid.parquet"),
+    exports: Annotated[Path, typer.Option(help="Folder for the REFI-QDA exports.")] = Path("exports"),
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
     quiet: QuietOpt = False,
 ):
-    """Write the HTML report."""
+    """Write the HTML report and the REFI-QDA exports, with the study's theme review applied."""
     from pipeline import report as stage
+    from pipeline.study import require_study
 
-    stage.run(_params(params, set_), metrics_dir=metrics_dir, cards_path=cards, out=out)
-    return {"report": str(out)}
+    p = _params(params, set_)
+    study = study if study is not None else Path(p.study)
+    require_study(study)
+    return stage.run(
+        p,
+        study=study,
+        metrics_dir=metrics_dir,
+        cards_path=cards,
+        assignments_path=assignments,
+        segments_path=segments,
+        embeddings_path=embeddings,
+        codes_path=codes,
+        turns_path=turns,
+        out=out,
+        exports_dir=exports,
+    ) | {"report": str(out)}
 
 
 def main() -> None:

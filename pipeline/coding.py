@@ -1,13 +1,42 @@
-"""Code stage: apply a codebook deductively to segments (zero-shot, optionally few-shot).
+"""Code stage: apply a codebook deductively to segments, multi-label, with a score and evidence.
 
-Each code is represented by a prototype: the mean embedding of its description, its
-example quotes and any human-coded training texts. A segment gets every code whose
-cosine similarity to the prototype reaches the threshold, best first, at most `max_codes`;
-below the threshold for all codes, "no code applies" and the segment gets no row.
+Two coders, one interface (`score` in [0, 1] is comparable within a method, not across):
+
+**Zero-shot** (no human codings to learn from). Each leaf code is a prototype: the mean of
+the unit-normalised embeddings of its views -- the name, "name: definition", the
+definition, the inclusion criteria and each example quote. A segment's raw score for a code
+is its cosine similarity with the prototype. Raw cosines are not comparable across codes
+(some descriptions sit close to everything), so thresholds are CALIBRATED per code from the
+score distribution over the segments being coded: z = (cosine - mean_code) / sd_code.
+Rule: a segment gets its best code if that code's z reaches `coding.min_z`, and further
+codes (at most `coding.max_codes` in all) whose z also reaches `min_z` and whose cosine is
+within `coding.margin` of the best code's. "No code applies" when no code reaches `min_z`.
+Evidence: the codebook view (e.g. "example 2") nearest to the segment.
+
+**Few-shot** (human-coded units available). A logistic regression on the frozen sentence
+embeddings concatenated with TF-IDF word uni/bigrams (C = `coding.C`), trained on the human
+units plus the codebook's views as extra labelled rows. Two shapes of training data:
+- single-label (at most 10% of the coded training units carry more than one code): one
+  multinomial model (a unit with k codes gives k rows), "(none)" being a class of its own
+  when some training units have no code; a segment gets the most probable class, and no
+  code when that is "(none)".
+- multi-label: one binary model per code; each code's probability threshold is calibrated
+  on out-of-fold predictions over the training units (the threshold maximising Cohen's
+  kappa), 0.5 when a code has too few positives. "No code applies" when no code reaches its
+  threshold. At most `coding.max_codes` codes per segment, most probable first.
+Evidence: the most similar training unit with that code (its id, never its text).
+
+**Honest agreement in the pipeline** (`run`): the `code` stage learns from the study's own
+human codings by CROSS-FITTING over transcripts: transcripts are split into `coding.folds`
+groups; each group's segments are coded by a model trained on the other groups only, so
+every reported machine code comes from a model that never saw that transcript. Transcripts
+with no human codings are coded by a model trained on all coded transcripts.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,41 +49,394 @@ from pipeline.io import read_csv, read_matrix, read_table, write_csv, write_tabl
 from pipeline.schemas import CODES, SEGMENTS
 from pipeline.study import Codebook, read_codebook
 
+NONE = "(none)"
+MAX_TFIDF_FEATURES = 20000  # bounds the few-shot model's size and fitting time
+SINGLE_LABEL_SHARE = 0.1  # at most this share of coded training units with 2+ codes: single-label
+Embed = Callable[[list[str]], np.ndarray]
+
+
+# ---------------------------------------------------------------- zero-shot
+
+
+def code_views(codebook: Codebook) -> list[tuple[str, str, str]]:
+    """(code id, view name, text) for every non-empty view of every leaf code."""
+    out = []
+    for code in codebook.leaves:
+        views = [("name", code.name)]
+        if code.definition.strip():
+            views += [
+                ("name: definition", f"{code.name}: {code.definition}"),
+                ("definition", code.definition),
+            ]
+        if code.include.strip():
+            views.append(("include", code.include))
+        views += [(f"example {i + 1}", ex) for i, ex in enumerate(code.examples) if ex.strip()]
+        out += [(code.code_id, view, text.strip()) for view, text in views]
+    return out
+
+
+def _unit(m: np.ndarray) -> np.ndarray:
+    return m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
+
 
 def code_prototypes(
-    codebook: Codebook, *, embed, training: pd.DataFrame | None = None
-) -> tuple[list[str], np.ndarray]:
-    """(code ids, unit-normalised prototype matrix) for the codebook's leaf codes."""
-    ids, rows = [], []
-    for code in codebook.leaves:
-        texts = [code.description(), *code.examples]
-        if training is not None:
-            texts += training.loc[training["code"] == code.code_id, "text"].tolist()
-        vectors = embed(texts)
-        centre = vectors.mean(axis=0)
-        ids.append(code.code_id)
-        rows.append(centre / (np.linalg.norm(centre) or 1.0))
-    return ids, np.vstack(rows)
+    codebook: Codebook, *, embed: Embed
+) -> tuple[list[str], np.ndarray, list[tuple], np.ndarray]:
+    """(code ids, unit prototype per code, views, unit embedding per view)."""
+    views = code_views(codebook)
+    vectors = _unit(np.asarray(embed([t for _, _, t in views]), dtype=np.float64))
+    ids = [c.code_id for c in codebook.leaves]
+    owner = np.array([v[0] for v in views])
+    protos = np.vstack([vectors[owner == c].mean(axis=0) for c in ids])
+    return ids, _unit(protos), views, vectors
 
 
-def apply_codebook(
-    segment_ids: list[str],
+def calibrated_scores(raw: np.ndarray) -> np.ndarray:
+    """Per-code z-scores of raw similarities over the units being coded.
+
+    With fewer than 10 units the per-code spread is meaningless; the pooled spread of all
+    codes is used instead (a fixed shift and scale, the same for every code).
+    """
+    if raw.shape[0] >= 10:
+        mu, sd = raw.mean(axis=0, keepdims=True), raw.std(axis=0, keepdims=True)
+    else:
+        mu, sd = raw.mean(), raw.std()
+    return (raw - mu) / np.maximum(sd, 1e-9)
+
+
+def zero_shot(
+    unit_ids: list[str],
     embeddings: np.ndarray,
-    code_ids: list[str],
-    prototypes: np.ndarray,
+    codebook: Codebook,
     *,
+    embed: Embed,
     options: CodingParams,
+    context: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Long table segment_id, code, score of the codes that apply."""
-    scores = embeddings @ prototypes.T
+    """Long table segment_id, code, score, evidence (see the module docstring for the rule).
+
+    `context`: per unit, an embedding of its surroundings (its turn), averaged in.
+    """
+    ids, protos, views, view_vectors = code_prototypes(codebook, embed=embed)
+    emb = _unit(np.asarray(embeddings, dtype=np.float64))
+    if context is not None:
+        emb = _unit(emb + _unit(np.asarray(context, dtype=np.float64)))
+    raw = emb @ protos.T
+    z = calibrated_scores(raw)
+    view_sim = emb @ view_vectors.T
+    owner = np.array([v[0] for v in views])
     rows = []
-    for i, seg in enumerate(segment_ids):
-        order = np.argsort(-scores[i])[: options.max_codes]
-        rows += [(seg, code_ids[j], float(scores[i, j])) for j in order if scores[i, j] >= options.threshold]
-    return pd.DataFrame(rows, columns=["segment_id", "code", "score"])
+    for i, uid in enumerate(unit_ids):
+        best = int(np.argmax(z[i]))
+        if z[i, best] < options.min_z:
+            continue  # no code applies
+        chosen = [
+            j
+            for j in np.argsort(-z[i])
+            if z[i, j] >= options.min_z and raw[i, j] >= raw[i, best] - options.margin
+        ][: options.max_codes]
+        for j in chosen:
+            cols = np.nonzero(owner == ids[j])[0]
+            near = cols[int(np.argmax(view_sim[i, cols]))]
+            score = float(1 / (1 + np.exp(-(z[i, j] - options.min_z))))  # 0.5 at the threshold
+            rows.append(
+                (uid, ids[j], score, f"zero-shot: nearest {views[near][1]} ({view_sim[i, near]:.2f})")
+            )
+    return pd.DataFrame(rows, columns=["segment_id", "code", "score", "evidence"])
 
 
-def _embedder(params: Params, progress: bool):
+# ---------------------------------------------------------------- few-shot
+
+
+@dataclass
+class FewShotCoder:
+    """A classifier on frozen embeddings (+ TF-IDF) trained on human-coded units.
+
+    `fit` takes unit texts, their embeddings and, per unit, the set of codes a human gave
+    (an empty set = the human coded the unit and found no code applies).
+    """
+
+    codes: list[str]
+    C: float = 10.0
+    tfidf: bool = True
+    max_codes: int = 3
+    seed: int = 0
+
+    def _features(self, texts: list[str], emb: np.ndarray, *, fit: bool = False):
+        from scipy.sparse import csr_matrix, hstack
+
+        dense = csr_matrix(_unit(np.asarray(emb, dtype=np.float64)))
+        if not self.tfidf:
+            return dense
+        if fit:
+            from sklearn.feature_extraction.text import TfidfVectorizer
+
+            self.vectorizer_ = TfidfVectorizer(
+                ngram_range=(1, 2), sublinear_tf=True, min_df=1, max_features=MAX_TFIDF_FEATURES
+            )
+            self.vectorizer_.fit(texts)
+        return hstack([dense, self.vectorizer_.transform(texts)]).tocsr()
+
+    def fit(
+        self,
+        texts: list[str],
+        emb: np.ndarray,
+        labels: list[set[str]],
+        *,
+        unit_ids: list[str] | None = None,
+        extra: tuple[list[str], np.ndarray, list[str]] | None = None,
+        groups: list[str] | None = None,
+    ) -> FewShotCoder:
+        """`extra`: (texts, embeddings, code) rows from the codebook, used as positives only.
+        `groups`: each unit's transcript, so threshold calibration never validates on a
+        transcript it trained on."""
+        from sklearn.linear_model import LogisticRegression
+
+        known = set(self.codes)
+        labels = [set(s) & known for s in labels]
+        coded = [s for s in labels if s]
+        # (nearly) single-label data: one multinomial model; a unit with k codes gives k rows
+        self.single_label_ = sum(len(s) > 1 for s in coded) <= SINGLE_LABEL_SHARE * len(coded)
+        self.train_ids_ = list(unit_ids) if unit_ids is not None else [str(i) for i in range(len(texts))]
+        self.train_emb_ = _unit(np.asarray(emb, dtype=np.float64))
+        self.train_labels_ = labels
+        all_texts, all_emb = list(texts), np.asarray(emb)
+        all_labels = list(labels)
+        if extra is not None and len(extra[0]):
+            all_texts += list(extra[0])
+            all_emb = np.vstack([all_emb, extra[1]])
+            all_labels += [{c} for c in extra[2]]
+        X = self._features(all_texts, all_emb, fit=True)
+        if self.single_label_:
+            rows = [r for r, s in enumerate(all_labels) for _ in range(max(len(s), 1))]
+            y = np.array([c for s in all_labels for c in (sorted(s) or [NONE])])
+            if len(set(y)) < 2:
+                raise UserError("few-shot coding needs training units with at least two different codes")
+            self.model_ = LogisticRegression(C=self.C, max_iter=3000, random_state=self.seed).fit(X[rows], y)
+            return self
+        self.models_, self.thresholds_ = {}, {}
+        human = np.arange(len(texts))
+        self.groups_ = None if groups is None else np.asarray(groups)
+        for code in self.codes:
+            y = np.array([code in s for s in all_labels], dtype=int)
+            if y.sum() == 0 or y.sum() == len(y):
+                continue  # never (or always) used in training: this coder cannot learn it
+            self.models_[code] = _binary_model(self.C, self.seed).fit(X, y)
+            self.thresholds_[code] = self._calibrate(X, y, human)
+        return self
+
+    def _calibrate(self, X, y: np.ndarray, human: np.ndarray) -> float:
+        """The probability threshold that maximises out-of-fold kappa on the human units."""
+        from sklearn.model_selection import GroupKFold, StratifiedKFold
+
+        yh = y[human]
+        if yh.sum() < 3 or (len(yh) - yh.sum()) < 3:
+            return 0.5
+        if self.groups_ is not None and len(set(self.groups_.tolist())) >= 3:
+            splits = GroupKFold(n_splits=3).split(np.zeros(len(yh)), yh, self.groups_)
+        else:
+            splits = StratifiedKFold(n_splits=3, shuffle=True, random_state=self.seed).split(
+                np.zeros(len(yh)), yh
+            )
+        oof = np.zeros(len(yh))
+        extra = np.setdiff1d(np.arange(len(y)), human)
+        for tr, te in splits:
+            rows = np.concatenate([human[tr], extra])
+            if len(set(y[rows])) < 2:
+                return 0.5
+            m = _binary_model(self.C, self.seed).fit(X[rows], y[rows])
+            oof[te] = m.predict_proba(X[human[te]])[:, 1]
+        grid = np.linspace(0.05, 0.95, 19)
+        kappas = [fast_kappa(yh, (oof >= t).astype(int)) for t in grid]
+        kappas = [-1.0 if k is None else k for k in kappas]
+        return float(grid[int(np.argmax(kappas))])
+
+    def predict(self, unit_ids: list[str], texts: list[str], emb: np.ndarray) -> pd.DataFrame:
+        """Long table segment_id, code, score, evidence."""
+        X = self._features(list(texts), emb)
+        unit_emb = _unit(np.asarray(emb, dtype=np.float64))
+        sim = unit_emb @ self.train_emb_.T
+        rows = []
+        if self.single_label_:
+            proba = self.model_.predict_proba(X)
+            classes = list(self.model_.classes_)
+            for i, uid in enumerate(unit_ids):
+                best = int(np.argmax(proba[i]))
+                if classes[best] != NONE:
+                    rows.append(
+                        (uid, classes[best], float(proba[i, best]), self._evidence(sim[i], classes[best]))
+                    )
+        else:
+            probs = {c: m.predict_proba(X)[:, 1] for c, m in self.models_.items()}
+            for i, uid in enumerate(unit_ids):
+                hits = sorted(
+                    ((p[i], c) for c, p in probs.items() if p[i] >= self.thresholds_[c]), reverse=True
+                )[: self.max_codes]
+                rows += [(uid, c, float(p), self._evidence(sim[i], c)) for p, c in hits]
+        return pd.DataFrame(rows, columns=["segment_id", "code", "score", "evidence"])
+
+    def _evidence(self, sim_row: np.ndarray, code: str) -> str:
+        idx = [j for j, s in enumerate(self.train_labels_) if code in s]
+        if not idx:
+            return "few-shot: learned from the codebook only"
+        j = idx[int(np.argmax(sim_row[idx]))]
+        return f"few-shot: nearest coded unit {self.train_ids_[j]} ({sim_row[j]:.2f})"
+
+
+def _binary_model(C: float, seed: int):
+    """One code's binary logistic regression (liblinear: fast on sparse features)."""
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=C, solver="liblinear", max_iter=1000, random_state=seed)
+
+
+def fast_kappa(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Cohen's kappa for two binary vectors (None when undefined)."""
+    n = len(a)
+    if n == 0:
+        return None
+    po = float(np.mean(a == b))
+    pa, pb = float(np.mean(a)), float(np.mean(b))
+    pe = pa * pb + (1 - pa) * (1 - pb)
+    return None if pe >= 1 else (po - pe) / (1 - pe)
+
+
+def codebook_rows(codebook: Codebook, *, embed: Embed) -> tuple[list[str], np.ndarray, list[str]]:
+    """The codebook's views as labelled rows (texts, embeddings, code) for few-shot training."""
+    views = code_views(codebook)
+    texts = [t for _, _, t in views]
+    return texts, np.asarray(embed(texts)), [c for c, _, _ in views]
+
+
+def few_shot(
+    train_ids: list[str],
+    train_texts: list[str],
+    train_emb: np.ndarray,
+    train_labels: list[set[str]],
+    unit_ids: list[str],
+    texts: list[str],
+    embeddings: np.ndarray,
+    codebook: Codebook,
+    *,
+    embed: Embed,
+    options: CodingParams,
+    seed: int = 0,
+    train_groups: list[str] | None = None,
+) -> pd.DataFrame:
+    """Few-shot codes for `unit_ids` from a coder trained on the human-coded units."""
+    coder = FewShotCoder(
+        [c.code_id for c in codebook.leaves],
+        C=options.C,
+        tfidf=options.tfidf,
+        max_codes=options.max_codes,
+        seed=seed,
+    )
+    extra_texts, extra_emb, extra_codes = codebook_rows(codebook, embed=embed)
+    if np.asarray(train_emb).shape[1] == 2 * extra_emb.shape[1]:  # units carry turn context
+        extra_texts = [f"{t} || {t}" for t in extra_texts]
+        extra_emb = np.hstack([extra_emb, extra_emb])  # a codebook quote is its own context
+    coder.fit(
+        train_texts,
+        train_emb,
+        train_labels,
+        unit_ids=train_ids,
+        extra=(extra_texts, extra_emb, extra_codes),
+        groups=train_groups,
+    )
+    return coder.predict(unit_ids, texts, embeddings)
+
+
+def cross_fit(
+    segments: pd.DataFrame,
+    embeddings: np.ndarray,
+    labels: dict[str, set[str]],
+    codebook: Codebook,
+    *,
+    embed: Embed,
+    options: CodingParams,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, dict]:
+    """Few-shot codes for every segment from models that never saw the segment's transcript.
+
+    `labels`: segment_id -> human codes, for every segment of the human-coded transcripts
+    (an empty set = coded, no code applies).
+    """
+    seg_ids = segments["segment_id"].tolist()
+    tids = segments["transcript_id"].to_numpy()
+    coded_t = sorted({t for t, s in zip(tids, seg_ids, strict=True) if s in labels})
+    rng = np.random.default_rng(seed)
+    order = list(rng.permutation(coded_t))
+    n_folds = min(options.folds, len(order))
+    if n_folds < 2:
+        raise UserError("few-shot cross-fitting needs human codings on at least two transcripts")
+    fold_of = {t: i % n_folds for i, t in enumerate(order)}
+    if options.context == "turn":
+        texts, embeddings, _ = with_turn_context(segments, embeddings)
+    else:
+        texts = segments["text"].tolist()
+    parts = []
+    for f in range(-1, n_folds):
+        # fold -1: transcripts without human codings, coded by a model trained on all coded ones
+        target = np.array([fold_of.get(t, -1) == f for t in tids])
+        if not target.any():
+            continue
+        train = np.array([s in labels and fold_of[t] != f for t, s in zip(tids, seg_ids, strict=True)])
+        idx, tidx = np.nonzero(target)[0], np.nonzero(train)[0]
+        parts.append(
+            few_shot(
+                [seg_ids[j] for j in tidx],
+                [texts[j] for j in tidx],
+                embeddings[tidx],
+                [labels[seg_ids[j]] for j in tidx],
+                [seg_ids[j] for j in idx],
+                [texts[j] for j in idx],
+                embeddings[idx],
+                codebook,
+                embed=embed,
+                options=options,
+                seed=seed,
+                train_groups=[str(tids[j]) for j in tidx],
+            )
+        )
+    codes = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=CODES.names)
+    info = {
+        "method": "few_shot_cross_fitted",
+        "folds": n_folds,
+        "coded_transcripts": len(coded_t),
+        "context": options.context,
+    }
+    return codes, info
+
+
+# ---------------------------------------------------------------- turn context
+
+
+def with_turn_context(
+    segments: pd.DataFrame, embeddings: np.ndarray
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Texts and embeddings that carry each segment's turn as context.
+
+    Human coders code passages (often a whole answer); a sentence on its own rarely shows
+    the code. Each segment is represented by [its own embedding, the mean embedding of the
+    kept segments of its turn] and by its text followed by the turn's text. Uses only the
+    pseudonymised segments, and no new embeddings. Returns (texts, [own | turn] embeddings,
+    turn embeddings).
+    """
+    keys = segments["transcript_id"].astype(str) + "\x1f" + segments["turn_id"].astype(str)
+    emb = _unit(np.asarray(embeddings, dtype=np.float64))
+    codes, uniq = pd.factorize(keys)
+    sums = np.zeros((len(uniq), emb.shape[1]))
+    np.add.at(sums, codes, emb)
+    ctx = _unit(sums)[codes]
+    turn_text = segments.groupby(keys.to_numpy(), sort=False)["text"].agg(" ".join)
+    texts = [f"{t} || {turn_text[k]}" for t, k in zip(segments["text"], keys, strict=True)]
+    return texts, np.hstack([emb, ctx]), ctx
+
+
+# ---------------------------------------------------------------- stage and CLI
+
+
+def _embedder(params: Params, progress: bool) -> Embed:
     def embed(texts: list[str]) -> np.ndarray:
         return embed_texts(
             texts,
@@ -67,20 +449,87 @@ def _embedder(params: Params, progress: bool):
     return embed
 
 
+def segment_labels(segments: pd.DataFrame, codings: pd.DataFrame, *, min_overlap: float, coder: str) -> dict:
+    """segment_id -> the codes `coder` gave it, for every segment of the transcripts that
+    coder coded (spans map to segments by the agreement.min_overlap rule)."""
+    from pipeline.agreement import human_segment_codes
+
+    mine = codings[codings["coder"] == coder]
+    gold = human_segment_codes(segments, mine, min_overlap=min_overlap)
+    coded_t = set(mine["transcript_id"])
+    labels = {
+        s: set()
+        for s, t in zip(segments["segment_id"], segments["transcript_id"], strict=True)
+        if t in coded_t
+    }
+    for sid, code in zip(gold["id"], gold["code"], strict=True):
+        labels[sid].add(code)
+    return labels
+
+
 def run(
-    params: Params, *, segments_path: Path, embeddings_path: Path, codebook: Codebook | None, out: Path
+    params: Params,
+    *,
+    segments_path: Path,
+    embeddings_path: Path,
+    codebook: Codebook | None,
+    out: Path,
+    codings: pd.DataFrame | None = None,
+    progress: bool = False,
 ) -> dict:
     segments = read_table(segments_path, SEGMENTS)
     embeddings, _ = read_matrix(embeddings_path)
+    opts = params.coding
+    info: dict = {}
     if codebook is None:
         codes = pd.DataFrame(columns=CODES.names)
+        info["method"] = "none (the study has no codebook)"
     else:
-        code_ids, protos = code_prototypes(codebook, embed=_embedder(params, False))
-        codes = apply_codebook(
-            segments["segment_id"].tolist(), embeddings, code_ids, protos, options=params.coding
-        )
+        embed = _embedder(params, progress)
+        has_codings = codings is not None and not codings.empty
+        method = opts.method if opts.method != "auto" else ("few_shot" if has_codings else "zero_shot")
+        if method == "few_shot":
+            if not has_codings:
+                raise UserError("params coding.method=few_shot: the study has no human codings to learn from")
+            coder = opts.train_coder or sorted(codings["coder"].unique())[0]
+            if coder not in set(codings["coder"]):
+                raise UserError(f"params coding.train_coder: no codings by coder '{coder}'")
+            labels = segment_labels(segments, codings, min_overlap=params.agreement.min_overlap, coder=coder)
+            codes, info = cross_fit(
+                segments, embeddings, labels, codebook, embed=embed, options=opts, seed=params.seed
+            )
+            info["train_coder"] = coder
+        else:
+            context = with_turn_context(segments, embeddings)[2] if opts.context == "turn" else None
+            codes = zero_shot(
+                segments["segment_id"].tolist(),
+                embeddings,
+                codebook,
+                embed=embed,
+                options=opts,
+                context=context,
+            )
+            info = {"method": "zero_shot", "context": opts.context}
     write_table(out, codes, CODES)
-    return {"codes": int(len(codes)), "segments_coded": int(codes["segment_id"].nunique())}
+    return {**info, "codes": int(len(codes)), "segments_coded": int(codes["segment_id"].nunique())}
+
+
+def read_training(path: Path, codebook: Codebook) -> tuple[list[str], list[str], list[set[str]]]:
+    """Human-coded examples `id,text,code` (one row per code; empty code = no code applies)."""
+    df = read_csv(path, ("id", "text", "code"))
+    known = {c.code_id for c in codebook.leaves}
+    bad = df.index[(df["code"] != "") & ~df["code"].isin(known)]
+    if len(bad):
+        raise UserError(f"{path} line {bad[0] + 2}: code not in the codebook's leaf codes")
+    texts: dict[str, str] = {}
+    labels: dict[str, set[str]] = {}
+    for r in df.itertuples(index=False):
+        texts.setdefault(r.id, r.text)
+        labels.setdefault(r.id, set())
+        if r.code:
+            labels[r.id].add(r.code)
+    ids = list(texts)
+    return ids, [texts[i] for i in ids], [labels[i] for i in ids]
 
 
 def run_csv(
@@ -92,19 +541,35 @@ def run_csv(
     train: Path | None,
     progress: bool = False,
 ) -> dict:
-    """The CLI contract: `id,text` rows (+ training `id,text,code`) -> `id,code,score` rows."""
+    """The CLI contract: `id,text` rows (+ training `id,text,code`) -> `id,code,score` rows.
+
+    With --train: few-shot (unless coding.method=zero_shot); without: zero-shot.
+    """
     df = read_csv(in_path, ("id", "text"))
     codebook = read_codebook(codebook_path)
-    training = read_csv(train, ("id", "text", "code")) if train else None
-    if training is not None:
-        known = {c.code_id for c in codebook.leaves}
-        bad = training.index[~training["code"].isin(known)]
-        if len(bad):
-            raise UserError(f"{train} line {bad[0] + 2}: code not in the codebook's leaf codes")
     embed = _embedder(params, progress)
-    code_ids, protos = code_prototypes(codebook, embed=embed, training=training)
-    codes = apply_codebook(
-        df["id"].tolist(), embed(df["text"].tolist()), code_ids, protos, options=params.coding
-    )
-    write_csv(out, codes.rename(columns={"segment_id": "id"}))
-    return {"rows": len(df), "codes": len(codes)}
+    emb = embed(df["text"].tolist())
+    opts = params.coding
+    if train is not None and opts.method != "zero_shot":
+        tr_ids, tr_texts, tr_labels = read_training(train, codebook)
+        codes = few_shot(
+            tr_ids,
+            tr_texts,
+            embed(tr_texts),
+            tr_labels,
+            df["id"].tolist(),
+            df["text"].tolist(),
+            emb,
+            codebook,
+            embed=embed,
+            options=opts,
+            seed=params.seed,
+        )
+        method = "few_shot"
+    else:
+        if opts.method == "few_shot":
+            raise UserError("params coding.method=few_shot needs --train with human-coded examples")
+        codes = zero_shot(df["id"].tolist(), emb, codebook, embed=embed, options=opts)
+        method = "zero_shot"
+    write_csv(out, codes[["segment_id", "code", "score"]].rename(columns={"segment_id": "id"}))
+    return {"rows": len(df), "codes": len(codes), "method": method}

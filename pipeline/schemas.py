@@ -84,6 +84,6 @@ ASSIGNMENTS = Schema(
 # Machine codes in long format; several codes per segment allowed.
 CODES = Schema(
     "codes",
-    (("segment_id", "str"), ("code", "str"), ("score", "float64")),
+    (("segment_id", "str"), ("code", "str"), ("score", "float64"), ("evidence", "str")),
     unique=("segment_id", "code"),
 )

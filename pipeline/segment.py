@@ -1,4 +1,18 @@
-"""Segment stage: pseudonymised turns -> units of analysis (sentences or turns) with provenance."""
+"""Segment stage: pseudonymised turns -> units of analysis with provenance.
+
+Units (``segment.unit``):
+- ``sentence``: one sentence per unit;
+- ``window``: up to ``segment.window`` consecutive sentences of one turn per unit (a spoken
+  sentence alone often lacks the context that tells what it is about, a whole turn can run
+  across several topics; a short window keeps both in check);
+- ``turn``: the whole turn.
+
+Only participant speech is segmented by default: interviewer turns stay in the turns table
+for context but are not clustered (``segment.include_interviewer``). Backchannels and fillers
+("yeah", "mm", "right, okay") are dropped and counted, as are units with fewer than
+``segment.min_words`` content words. Every unit keeps its provenance: transcript,
+participant, group, turn, offsets into the pseudonymised turn and into the ingested transcript.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +28,19 @@ from pipeline.deid.pseudonymise import original_offset
 from pipeline.io import read_table, write_json, write_table
 from pipeline.schemas import DEID_TURNS, SEGMENTS
 
-_WORD = re.compile(r"\w+")
+_WORD = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)?|\d+")
+_PLACEHOLDER = re.compile(r"\[[A-Z_]+(?:_\d+)?\]")
+
+# Words that carry no content on their own in speech: backchannels, fillers, discourse
+# markers. A unit made only of these ("Yeah, right, okay.", "Mm-hm, I know.") is dropped.
+BACKCHANNELS = frozenset(
+    """
+    yeah yes yep yup ya no nope nah ok okay alright right sure mm mmm mhm hm hmm uh um er erm ah
+    oh ooh aha huh uhhuh hmhm mmhm mm-hm uh-huh well so and but like i know see yeah-yeah
+    absolutely definitely exactly totally true indeed fine good great lovely cool brilliant thanks
+    thank you cheers sorry pardon god gosh wow really course of mean you sort kind think guess
+    """.split()
+)
 
 
 @lru_cache(maxsize=1)
@@ -24,9 +50,6 @@ def _sentencizer():
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")
     return nlp
-
-
-_PLACEHOLDER = re.compile(r"\[[A-Z_]+(?:_\d+)?\]")
 
 
 def sentence_bounds(text: str) -> list[tuple[int, int]]:
@@ -47,19 +70,57 @@ def sentence_bounds(text: str) -> list[tuple[int, int]]:
     return bounds
 
 
+def is_backchannel(text: str) -> bool:
+    """True when every word of `text` is a backchannel or filler (or it has no words)."""
+    words = [w.lower() for w in _WORD.findall(_PLACEHOLDER.sub(" ", text))]
+    return all(w.replace("\u2019", "'") in BACKCHANNELS or w.replace("-", "") in BACKCHANNELS for w in words)
+
+
+def content_words(text: str) -> int:
+    """Words that count towards `min_words`: placeholders count as one word each."""
+    return len(_WORD.findall(_PLACEHOLDER.sub(" x ", text)))
+
+
+def unit_bounds(text: str, *, unit: str, window: int) -> list[tuple[int, int]]:
+    """Character bounds of the units of one turn."""
+    if unit == "turn":
+        stripped = text.strip()
+        if not stripped:
+            return []
+        start = len(text) - len(text.lstrip())
+        return [(start, start + len(stripped))]
+    sentences = sentence_bounds(text)
+    if unit == "sentence":
+        return sentences
+    # Windows: drop backchannel sentences first, so "Yeah." never eats a window slot, then
+    # group what is left into consecutive runs of `window` sentences; a short remainder joins
+    # the previous window rather than standing alone.
+    kept = [b for b in sentences if not is_backchannel(text[b[0] : b[1]])]
+    groups = [kept[i : i + window] for i in range(0, len(kept), window)]
+    if len(groups) > 1 and len(groups[-1]) < (window + 1) // 2:
+        last = groups.pop()
+        groups[-1] = groups[-1] + last
+    return [(g[0][0], g[-1][1]) for g in groups if g]
+
+
 def segment_turns(turns: pd.DataFrame, *, options: SegmentParams) -> tuple[pd.DataFrame, dict]:
-    """Split the selected turns into units; drop units under `min_words` (counted)."""
+    """Split the selected turns into units; drop backchannels and short units (counted)."""
     roles = {"participant", "interviewer"} if options.include_interviewer else {"participant"}
     rows = []
-    dropped = 0
+    dropped_short = dropped_backchannel = 0
     for turn in turns[turns["role"].isin(roles)].itertuples(index=False):
         spans = json.loads(turn.spans)
-        bounds = sentence_bounds(turn.text) if options.unit == "sentence" else [(0, len(turn.text))]
+        if options.unit == "window":
+            # Count the backchannel sentences the window builder leaves out.
+            dropped_backchannel += sum(is_backchannel(turn.text[a:b]) for a, b in sentence_bounds(turn.text))
         k = 0
-        for start, end in bounds:
-            text = turn.text[start:end].strip()
-            if len(_WORD.findall(_PLACEHOLDER.sub("x", text))) < options.min_words:
-                dropped += 1
+        for start, end in unit_bounds(turn.text, unit=options.unit, window=options.window):
+            text = turn.text[start:end]
+            if is_backchannel(text):
+                dropped_backchannel += 1
+                continue
+            if content_words(text) < options.min_words:
+                dropped_short += 1
                 continue
             rows.append(
                 {
@@ -81,7 +142,8 @@ def segment_turns(turns: pd.DataFrame, *, options: SegmentParams) -> tuple[pd.Da
     metrics = {
         "unit": options.unit,
         "segments": int(len(segments)),
-        "dropped_short": dropped,
+        "dropped_backchannel": int(dropped_backchannel),
+        "dropped_short": int(dropped_short),
         "by_group": {str(k): int(v) for k, v in segments["group"].value_counts().sort_index().items()},
     }
     return segments, metrics

@@ -116,28 +116,46 @@ def load_participants(study: Path) -> pd.DataFrame:
     return df[["transcript_id", "participant_id", "group"]]
 
 
+CODEBOOK_NAMES = ("codebook.yaml", "codebook.yml", "codebook.csv", "codebook.qdc")
+
+
 def load_codebook(study: Path) -> Codebook | None:
-    """The study's codebook.yaml or codebook.csv, if it has one."""
-    for name in ("codebook.yaml", "codebook.csv"):
+    """The study's codebook (.yaml, .csv or REFI .qdc); else the codebook inside its REFI
+    project (.qdpx) or Taguette database, if it has one; else None."""
+    for name in CODEBOOK_NAMES:
         if (study / name).exists():
             return read_codebook(study / name)
+    for path in _codings_files(study):
+        if path.suffix.lower() not in (".qdpx", ".sqlite3"):
+            continue
+        book = _read_codings_source(path)[0]
+        if book is not None and book.codes:
+            return _check_codebook(book, path)
     return None
 
 
 def read_codebook(path: Path) -> Codebook:
-    """A codebook file: YAML (see README) or CSV with columns name, description."""
+    """A codebook file: YAML (see README), CSV with columns name, description, or REFI .qdc."""
     if not path.exists():
         raise UserError(f"{path}: codebook file not found")
-    if path.suffix.lower() in (".yaml", ".yml"):
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
         return _codebook_from_yaml(path)
-    if path.suffix.lower() == ".csv":
+    if suffix == ".csv":
         df = read_csv(path, ("name", "description"))
+        blank = df.index[df["name"].str.strip() == ""]
+        if len(blank):
+            raise UserError(f"{path} line {blank[0] + 2}: empty 'name'")
         codes = tuple(
-            Code(code_id=r["name"].strip(), name=r["name"].strip(), definition=r["description"])
+            Code(code_id=r["name"].strip(), name=r["name"].strip(), definition=r["description"].strip())
             for _, r in df.iterrows()
         )
         return _check_codebook(Codebook(codes), path)
-    raise UserError(f"{path}: unsupported codebook format (expected .yaml or .csv)")
+    if suffix == ".qdc":
+        from pipeline.refi import read_codebook_qdc  # REFI-QDA support lives with the exports
+
+        return _check_codebook(read_codebook_qdc(path), path)
+    raise UserError(f"{path}: unsupported codebook format (expected .yaml, .csv or .qdc)")
 
 
 def _codebook_from_yaml(path: Path) -> Codebook:
@@ -185,24 +203,182 @@ def _check_codebook(codebook: Codebook, path: Path) -> Codebook:
     return codebook
 
 
+CODING_COLUMNS = ["transcript_id", "coder", "code", "start", "end"]
+
+
+@dataclass
+class CodingsReport:
+    """What happened to every row of the human codings: rows_in = used + sum(skipped)."""
+
+    sources: list[str] = field(default_factory=list)
+    rows_in: int = 0
+    used: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, list[str]] = field(default_factory=dict)  # where (file line), never text
+    warnings: list[str] = field(default_factory=list)
+
+    def skip(self, reason: str, where: str) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+        if len(self.examples.setdefault(reason, [])) < 5:
+            self.examples[reason].append(where)
+
+    def as_dict(self) -> dict:
+        return {
+            "sources": self.sources,
+            "rows_in": self.rows_in,
+            "used": self.used,
+            "skipped_total": sum(self.skipped.values()),
+            "skipped": dict(sorted(self.skipped.items())),
+            "skipped_examples": self.examples,
+            "warnings": self.warnings,
+        }
+
+
+def _empty_codings() -> pd.DataFrame:
+    return pd.DataFrame(
+        {c: pd.Series(dtype="int64" if c in ("start", "end") else str) for c in CODING_COLUMNS}
+    )
+
+
+def _codings_files(study: Path) -> list[Path]:
+    """codings.csv first, then REFI projects (.qdpx), Taguette databases and Taguette tag exports."""
+    found = [study / "codings.csv"] if (study / "codings.csv").exists() else []
+    found += sorted(study.glob("*.qdpx"))
+    found += sorted(study.glob("*.sqlite3"))
+    found += sorted(p for p in study.glob("*.csv") if p.name in ("tags.csv", "taguette_tags.csv"))
+    return found
+
+
+def _read_codings_source(path: Path):
+    """(codebook or None, codings table, source texts or None, counts or None) from one file."""
+    suffix = path.suffix.lower()
+    if suffix == ".qdpx":
+        from pipeline.refi import read_project_qdpx
+
+        book, codings, texts = read_project_qdpx(path)
+        return book, codings, texts, None
+    if suffix == ".sqlite3":
+        from pipeline.taguette import read_taguette_db
+
+        book, codings, texts, counts = read_taguette_db(path)
+        return book, codings, texts, counts
+    if path.name in ("tags.csv", "taguette_tags.csv"):
+        from pipeline.taguette import read_taguette_csv
+
+        return None, read_taguette_csv(path), None, None
+    return None, read_csv(path, tuple(CODING_COLUMNS)), None, None
+
+
 def load_codings(study: Path, transcript_ids: set[str], codebook: Codebook | None) -> pd.DataFrame:
-    """Human codings (transcript_id, coder, code, start, end) or an empty table."""
-    path = study / "codings.csv"
-    cols = ["transcript_id", "coder", "code", "start", "end"]
-    if not path.exists():
-        return pd.DataFrame({c: pd.Series(dtype="int64" if c in ("start", "end") else str) for c in cols})
-    df = read_csv(path, tuple(cols))
+    """Human codings (transcript_id, coder, code, start, end) or an empty table; see `read_codings`."""
+    return read_codings(study, transcript_ids, codebook)[0]
+
+
+def read_codings(
+    study: Path,
+    transcript_ids: set[str],
+    codebook: Codebook | None,
+    *,
+    texts: dict[str, str] | None = None,
+) -> tuple[pd.DataFrame, CodingsReport]:
+    """Human codings from every codings file in the study, cleaned, with a report.
+
+    Unreadable files raise UserError. Bad ROWS are skipped and counted by reason (never
+    silently dropped): unknown transcript, code not in the codebook (or a grouping code),
+    offsets that are not integers, empty or reversed spans, spans past the end of the
+    transcript (when `texts` gives the transcript lengths), exact duplicates, and spans
+    overlapping an earlier span of the same code by the same coder (merged into it).
+    Quote-only rows (a Taguette tag export) are placed by finding the quote in `texts`.
+    Warnings: codes used once, codebook codes nobody used, coders with no usable codings.
+    """
+    report = CodingsReport()
+    files = _codings_files(study)
+    if not files:
+        return _empty_codings(), report
     known = {c.code_id for c in codebook.codes} if codebook else None
-    for i, row in df.iterrows():
-        line = f"{path} line {int(i) + 2}"
-        if row["transcript_id"] not in transcript_ids:
-            raise UserError(f"{line}: unknown transcript_id (not in participants.csv)")
-        if known is not None and row["code"] not in known:
-            raise UserError(f"{line}: code '{row['code']}' is not in the codebook")
-        if not (row["start"].isdigit() and row["end"].isdigit()):
-            raise UserError(f"{line}: start and end must be character offsets (integers)")
-        if int(row["start"]) >= int(row["end"]):
-            raise UserError(f"{line}: start must be less than end")
-    df["start"] = df["start"].astype("int64")
-    df["end"] = df["end"].astype("int64")
-    return df[cols]
+    leaves = {c.code_id for c in codebook.leaves} if codebook else None
+    kept: list[tuple] = []
+    coders_seen: set[str] = set()
+    for path in files:
+        report.sources.append(path.name)
+        _book, df, _source_texts, counts = _read_codings_source(path)
+        if counts:  # rows the reader itself could not use (e.g. untagged highlights)
+            for reason, n in counts.items():
+                if reason.startswith("skipped_") and n:
+                    report.rows_in += n
+                    report.skipped[reason.removeprefix("skipped_")] = (
+                        report.skipped.get(reason.removeprefix("skipped_"), 0) + n
+                    )
+        if "quote" in df.columns and "start" not in df.columns:
+            if texts is None:
+                raise UserError(
+                    f"{path}: has quotes but no offsets; transcript texts are needed to place them"
+                )
+            from pipeline.taguette import locate_quotes
+
+            known_t = df["transcript_id"].isin(transcript_ids).to_numpy()
+            for i in range(len(df)):
+                if not known_t[i]:
+                    report.skip("unknown_transcript", f"{path.name} line {i + 2}")
+            located, qcounts = locate_quotes(df[known_t], texts)
+            report.rows_in += int(known_t.sum()) - len(located) + int((~known_t).sum())
+            for reason, n in qcounts.items():
+                for _ in range(n if reason.startswith("skipped_") else 0):
+                    report.skip(reason.removeprefix("skipped_"), path.name)
+            df = located
+        for i, row in enumerate(df.astype(str).itertuples(index=False)):
+            report.rows_in += 1
+            where = f"{path.name} line {i + 2}" if path.suffix == ".csv" else f"{path.name} row {i + 1}"
+            tid, coder, code = row.transcript_id.strip(), row.coder.strip(), row.code.strip()
+            if coder:
+                coders_seen.add(coder)
+            start, end = str(row.start).strip(), str(row.end).strip()
+            if tid not in transcript_ids:
+                report.skip("unknown_transcript", where)
+            elif not coder:
+                report.skip("no_coder", where)
+            elif known is not None and code not in known:
+                report.skip("code_not_in_codebook", where)
+            elif leaves is not None and code not in leaves:
+                report.skip("grouping_code_not_applied_directly", where)
+            elif not (start.isdigit() and end.isdigit()):
+                report.skip("offsets_not_integers", where)
+            elif int(start) >= int(end):
+                report.skip("empty_or_reversed_span", where)
+            elif texts is not None and tid in texts and int(end) > len(texts[tid]):
+                report.skip("span_past_end_of_transcript", where)
+            else:
+                kept.append((tid, coder, code, int(start), int(end), where))
+    codings = _merge_overlaps(kept, report)
+    report.used = len(codings)
+    used_codes = codings["code"].value_counts()
+    for code, n in used_codes.items():
+        if n == 1:
+            report.warnings.append(f"code '{code}' is used once: its agreement figures are unstable")
+    if codebook is not None:
+        unused = [c.code_id for c in codebook.leaves if c.code_id not in used_codes.index]
+        if unused:
+            report.warnings.append(f"codebook codes nobody applied: {', '.join(unused)}")
+    for coder in sorted(coders_seen - set(codings["coder"])):
+        report.warnings.append(f"coder '{coder}' has no usable codings")
+    return codings, report
+
+
+def _merge_overlaps(kept: list[tuple], report: CodingsReport) -> pd.DataFrame:
+    """Drop exact duplicates and merge spans that overlap a span of the same transcript,
+    coder and code (each merged row counts as skipped, so rows in = used + skipped)."""
+    rows: list[list] = []
+    last: dict[tuple[str, str, str], list] = {}
+    for tid, coder, code, start, end, where in sorted(kept, key=lambda r: (r[0], r[1], r[2], r[3], r[4])):
+        key = (tid, coder, code)
+        prev = last.get(key)
+        if prev is not None and prev[3] == start and prev[4] == end:
+            report.skip("duplicate_row", where)
+        elif prev is not None and start < prev[4]:
+            prev[4] = max(prev[4], end)
+            report.skip("overlaps_same_code_span_merged", where)
+        else:
+            last[key] = [tid, coder, code, start, end]
+            rows.append(last[key])
+    df = pd.DataFrame(rows, columns=CODING_COLUMNS)
+    return df.astype({"start": "int64", "end": "int64"}) if len(df) else _empty_codings()

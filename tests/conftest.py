@@ -106,4 +106,11 @@ def study(tmp_path: Path) -> Path:
 
 
 # Fast discovery for unit tests: PCA + k-means (no numba compilation).
-FAST = ["themes.reducer=pca", "themes.clusterer=kmeans", "themes.n_clusters=3", "segment.min_words=3"]
+FAST = [
+    "themes.reducer=pca",
+    "themes.clusterer=kmeans",
+    "themes.n_themes=3",
+    "themes.stability_runs=1",
+    "themes.keywords=ctfidf",
+    "segment.min_words=3",
+]

@@ -85,3 +85,137 @@ def test_span_overlap_rule():
     )
     assert human_segment_codes(segments, codings, min_overlap=0.5)["id"].tolist() == ["s1"]
     assert human_segment_codes(segments, codings, min_overlap=0.3)["id"].tolist() == ["s1", "s2"]
+
+
+# ---- any number of coders, intervals, flags, themes vs codes
+
+from pipeline.agreement import (  # noqa: E402
+    _kappa_from_counts,
+    agreement_report,
+    bootstrap_kappa,
+    flag,
+    harmonic_purity,
+    krippendorff_alpha_coders,
+    theme_code_mapping,
+)
+
+
+def test_alpha_for_three_coders_with_missing_data_matches_the_library_and_a_hand_case():
+    import krippendorff
+
+    data = np.array(
+        [
+            [1, 0, 1, 1, np.nan, 0],
+            [1, 0, 0, 1, 1, np.nan],
+            [np.nan, 0, 1, 1, 1, 0],
+        ]
+    )
+    expected = krippendorff.alpha(reliability_data=data, level_of_measurement="nominal")
+    assert krippendorff_alpha_coders(data) == pytest.approx(expected)
+    # hand case: 2 coders, 4 units, one disagreement. Coincidences o00=2, o11=4, o01=o10=1;
+    # n=8, n0=3, n1=5: alpha = 1 - (n-1) * o01*2 / (2*n0*n1) = 1 - 7*2/30
+    hand = np.array([[0, 1, 1, 0], [0, 1, 1, 1]], dtype=float)
+    assert krippendorff_alpha_coders(hand) == pytest.approx(1 - 14 / 30)
+    # a unit only one coder coded adds nothing
+    extra = np.hstack([hand, [[1.0], [np.nan]]])
+    assert krippendorff_alpha_coders(extra) == pytest.approx(1 - 14 / 30)
+    assert krippendorff_alpha_coders(np.array([[1, 1], [1, np.nan]], dtype=float)) is None
+
+
+def test_vectorised_kappa_equals_scikit_learn():
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        a, b = rng.integers(0, 2, 30), rng.integers(0, 2, 30)
+        k = _kappa_from_counts(30, a.sum(), b.sum(), (a * b).sum())
+        assert k == pytest.approx(cohen_kappa_score(a, b))
+
+
+def test_bootstrap_resamples_transcripts():
+    groups = np.repeat(["T1", "T2", "T3", "T4"], 5)
+    ref = np.tile([[1], [0], [0], [1], [0]], (4, 1))
+    per_code, macro = bootstrap_kappa(ref, ref, groups, n_boot=50, seed=0)
+    assert per_code[0] == pytest.approx([1.0, 1.0]) and macro == pytest.approx([1.0, 1.0])
+    rng = np.random.default_rng(0)
+    noisy = np.where(rng.random(ref.shape) < 0.2, 1 - ref, ref)
+    per_code, _ = bootstrap_kappa(ref, noisy, groups, n_boot=200, seed=0)
+    point = cohen_kappa_score(ref[:, 0], noisy[:, 0])
+    assert per_code[0, 0] <= point <= per_code[0, 1]
+    # one transcript: nothing to resample
+    assert np.isnan(bootstrap_kappa(ref, ref, np.repeat("T1", 20), n_boot=50, seed=0)[0]).all()
+
+
+def test_flags_at_the_conventional_cut_points():
+    assert [flag(v, (0.6, 0.8)) for v in (0.59, 0.6, 0.8, None)] == [
+        "unreliable",
+        "tentative",
+        "reliable",
+        None,
+    ]
+    assert flag(0.667, (0.667, 0.8)) == "tentative" and flag(0.66, (0.667, 0.8)) == "unreliable"
+    m = binary_agreement(A, B)
+    assert m["kappa_flag"] == "unreliable" and m["alpha_flag"] == "unreliable"
+
+
+def test_nominal_kappa_uses_the_top_scoring_machine_code_against_single_label_gold():
+    ids = [str(i) for i in range(8)]
+    gold = pd.DataFrame({"id": ids, "code": list("xxyyzzxy")})
+    pred = pd.DataFrame(
+        {
+            "id": ids + ids[:4],
+            "code": list("xyyyzzxx") + list("zzzz"),
+            "score": [0.9] * 8 + [0.1] * 4,
+        }
+    )
+    overall = compare_coders(gold, pred, ids=ids, codes=["x", "y", "z"])["overall"]
+    expected = cohen_kappa_score(list("xxyyzzxy"), list("xyyyzzxx"))
+    assert round(overall["nominal_kappa"], 3) == round(expected, 3)
+    assert "top-scoring" in overall["nominal_kappa_basis"]
+
+
+def test_report_with_three_coders_and_a_coder_who_skipped_a_transcript():
+    ids = [f"T{t}:{i}" for t in (1, 2) for i in range(6)]
+    groups = [i.split(":")[0] for i in ids]
+    rows = []
+    for coder in ("A", "B", "C"):
+        for i in ids:
+            if coder == "C" and i.startswith("T2"):
+                continue  # C never coded T2
+            if int(i[-1]) % 2 == 0 or (coder == "B" and i.endswith("1")):
+                rows.append((i, coder, "x"))
+    gold = pd.DataFrame(rows, columns=["id", "coder", "code"])
+    coverage = {"A": set(ids), "B": set(ids), "C": {i for i in ids if i.startswith("T1")}}
+    report = agreement_report(
+        gold,
+        gold[gold["coder"] == "A"][["id", "code"]],
+        ids=ids,
+        codes=["x"],
+        groups=groups,
+        coverage=coverage,
+        n_boot=20,
+    )
+    assert set(report["human"]) == {"A_vs_B", "A_vs_C", "B_vs_C"}
+    assert report["human"]["A_vs_C"]["overall"]["units"] == 6  # only the units both coded
+    assert report["human"]["A_vs_C"]["per_code"]["x"]["cohen_kappa"] == pytest.approx(1.0)
+    assert report["per_code"]["x"]["cohen_kappa"] == 1.0
+    assert (
+        report["overall"]["human_ceiling_macro_cohen_kappa"]
+        == report["human"]["A_vs_B"]["overall"]["macro_cohen_kappa"]
+    )
+    assert report["humans"]["coders"] == ["A", "B", "C"]
+    assert report["bootstrap"]["resampling"] == "transcripts"
+    assert report["per_code"]["x"]["cohen_kappa_ci95"] == [1.0, 1.0]
+
+
+def test_harmonic_purity_and_mappings():
+    assert harmonic_purity([0, 0, 1, 1], ["a", "a", "b", "b"]) == pytest.approx(1.0)
+    # one theme holding everything: purity 0.5, inverse purity 1 -> 2/3
+    assert harmonic_purity([0, 0, 0, 0], ["a", "a", "b", "b"]) == pytest.approx(2 / 3)
+    themes = [0, 0, 0, 1, 1, 2, 2, 2, -1]
+    codes = ["a", "a", "b", "a", "a", "c", "d", "e", "f"]
+    m = theme_code_mapping(themes, codes, codes=["a", "b", "c", "d", "e", "f"], cover_min=0.5)
+    assert m["one_to_one"]["0"] != m["one_to_one"]["1"]  # one-to-one: each code once
+    assert m["many_to_one"] == {"0": "a", "1": "a", "2": "c"}
+    assert m["units"] == 8  # the unassigned segment is left out
+    assert m["themes_no_code_covers"] == ["2"]  # no code holds half of theme 2
+    assert m["codes_no_theme_covers"] == ["b", "c", "d", "e", "f"]
+    assert m["many_to_one_accuracy"] == pytest.approx(5 / 8)  # themes 0, 1: 2 each; theme 2: 1

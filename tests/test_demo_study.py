@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from pipeline.agreement import compare_coders, human_segment_codes
-from pipeline.deid.detect import read_register
+from pipeline.deid.register import read_register
 from pipeline.ingest import ingest_study
 from pipeline.segment import sentence_bounds
 from pipeline.study import load_codebook, load_codings
@@ -142,7 +142,10 @@ def test_identifiers(texts):
 
 
 def test_register_lists_only_what_consent_records_know():
-    terms = dict(read_register(DEMO / "register.yaml"))
+    register = read_register(DEMO / "register.yaml")
+    terms = {term for term, _ in register.terms()}
     assert "Little Roots" in terms and "Helen Okafor" in terms
     assert "Poppy" not in terms and "Reading" not in terms
+    assert {e.role for e in register.entries if e.label == "PERSON"} == {
+        "parent", "clinician", "referrer", "commissioner", "staff"}
     assert yaml.safe_load((DEMO / "study.yaml").read_text())["interviewer_labels"] == ["Interviewer"]

@@ -1,42 +1,144 @@
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import adjusted_rand_score
 
 from pipeline.config import ThemesParams
 from pipeline.errors import UserError
 from pipeline.themes import discover_themes, theme_cards
 from pipeline.themes.cards import exemplar_indices
+from pipeline.themes.discover import Discovery, guide, outlier_policy
+from pipeline.themes.hierarchy import parent_themes
+from pipeline.themes.keywords import theme_label
+from pipeline.themes.stability import best_match_jaccard, stability_report
+
+WORDS = [
+    "referral letter waiting list",
+    "training course learning session",
+    "funding budget money commissioners",
+    "baby mother bonding play",
+]
 
 
-def _blobs(seed=0, per=12):
+def _blobs(seed=0, per=30, k=4, spread=0.05):
     rng = np.random.default_rng(seed)
-    centres = np.eye(8)[:3]
-    x = np.vstack([c + 0.05 * rng.standard_normal((per, 8)) for c in centres])
+    centres = np.eye(16)[:k]
+    x = np.vstack([c + spread * rng.standard_normal((per, 16)) for c in centres])
     x /= np.linalg.norm(x, axis=1, keepdims=True)
-    words = ["referral letter waiting", "training course learning", "funding budget money"]
-    texts = [f"{words[i // per]} item {i}" for i in range(3 * per)]
-    return texts, x, np.repeat([0, 1, 2], per)
+    texts = [f"{WORDS[i // per]} item{i % 7}" for i in range(k * per)]
+    return texts, x, np.repeat(np.arange(k), per)
 
 
-FAST = ThemesParams(reducer="pca", clusterer="kmeans", n_clusters=3, n_components=3, min_cluster_size=2)
+# Fast: PCA (no numba compilation), c-TF-IDF keywords (no model), and a small corpus floor
+# low enough that the k-means path runs.
+FAST = ThemesParams(
+    reducer="pca",
+    n_components=4,
+    min_themes=2,
+    max_themes=8,
+    small_corpus=20,
+    keywords="ctfidf",
+    stability_runs=3,
+)
 
 
-def test_kmeans_recovers_separated_groups_and_is_seeded():
+def test_silhouette_picks_the_number_of_separated_groups_and_is_seeded():
     texts, x, truth = _blobs()
     a = discover_themes(texts, x, options=FAST, seed=1)
     b = discover_themes(texts, x, options=FAST, seed=1)
     assert (a.topics == b.topics).all()
-    from sklearn.metrics import adjusted_rand_score
-
     assert adjusted_rand_score(truth, a.topics) == pytest.approx(1.0)
+    assert a.k_scores and max(a.k_scores, key=a.k_scores.get) == 4
+    assert "silhouette" in a.mode
     assert all(kw for kw in a.keywords.values())
+    # Theme 0 is the largest; labels come from keywords.
+    assert set(a.labels) == set(a.keywords)
+
+
+def test_fixed_number_of_themes():
+    texts, x, _ = _blobs()
+    found = discover_themes(texts, x, options=FAST.model_copy(update={"n_themes": 2}), seed=0)
+    assert len(set(found.topics.tolist()) - {-1}) == 2
+
+
+def test_keywords_name_the_theme():
+    texts, x, truth = _blobs()
+    found = discover_themes(texts, x, options=FAST, seed=0)
+    for t in set(found.topics.tolist()) - {-1}:
+        source = WORDS[np.bincount(truth[found.topics == t]).argmax()]
+        assert found.keywords[t][0].split()[0] in source
+
+
+def test_stability_is_reported_per_theme():
+    texts, x, _ = _blobs()
+    found = discover_themes(texts, x, options=FAST, seed=0)
+    assert found.stability["runs"] == 3
+    assert found.stability["ari_mean"] == pytest.approx(1.0)
+    assert all(
+        not t["unstable"] and t["jaccard"] == pytest.approx(1.0) for t in found.stability["themes"].values()
+    )
+
+
+def test_stability_flags_a_theme_that_does_not_reappear():
+    a = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2])
+    b = np.array([0, 0, 0, 1, 1, 1, 1, 2, 2])
+    c = np.array([0, 0, 0, 1, 1, 2, 2, 1, 1])
+    assert best_match_jaccard(a, a) == {0: 1.0, 1: 1.0, 2: 1.0}
+    assert best_match_jaccard(a, b)[2] == pytest.approx(2 / 3)
+    report = stability_report([a, b, c], unstable_below=0.6)
+    assert report["runs"] == 3 and report["ari_min"] < report["ari_mean"] <= 1
+    assert report["themes"][0] == {"jaccard": 1.0, "unstable": False}
+    assert report["themes"][1]["jaccard"] == pytest.approx((3 / 4 + 2 / 5) / 2)
+    assert report["themes"][2]["jaccard"] == pytest.approx((2 / 3 + 2 / 5) / 2)
+    assert report["themes"][1]["unstable"] and report["themes"][2]["unstable"]
+    assert stability_report([a], unstable_below=0.5)["ari_mean"] is None
 
 
 def test_small_corpus_mode():
-    texts, x, _ = _blobs(per=4)
-    found = discover_themes(texts, x, options=ThemesParams(), seed=0)
-    assert found.mode.startswith("small-corpus")
-    assert (found.topics >= 0).all()
+    texts, x, truth = _blobs(per=5, k=3)
+    found = discover_themes(texts, x, options=ThemesParams(keywords="ctfidf", stability_runs=1), seed=0)
+    assert found.mode.startswith("small-corpus agglomerative")
+    assert adjusted_rand_score(truth, found.topics) == pytest.approx(1.0)
+
+
+def test_outlier_policy_floor_and_cap():
+    x = np.array([[1, 0, 0], [0.9, 0.1, 0], [0, 1, 0], [0.1, 0.9, 0], [0, 0, 1], [0, 0.05, 1]], dtype=float)
+    labels = np.array([0, 0, 1, 1, -1, -1])
+    kept = outlier_policy(x, labels, floor=0.5, max_share=1.0)
+    assert kept.tolist() == [0, 0, 1, 1, -1, -1]  # far from every theme: stay unassigned
+    capped = outlier_policy(x, labels, floor=0.5, max_share=0.2)
+    assert (capped == -1).sum() == 1  # at most 20% of 6 units unassigned
+    assert capped[5] == 1  # the more similar of the two joined its nearest theme
+    joined = outlier_policy(x, np.array([0, 0, 1, 1, 1, -1]), floor=-1.0, max_share=0.0)
+    assert (joined != -1).all()
+
+
+def test_guidance_pulls_units_towards_codes():
+    texts, x, _ = _blobs(per=10, k=2)
+    protos = np.eye(16)[[0]]
+    nudged = guide(x, protos, weight=0.5, floor=0.5)
+    assert (nudged[:10] @ protos[0] > x[:10] @ protos[0]).all()
+    assert np.allclose(nudged[10:], x[10:])  # not near any code: untouched
+    assert np.allclose(np.linalg.norm(nudged, axis=1), 1)
+    found = discover_themes(texts, x, options=FAST, seed=0, prototypes=np.eye(16)[:3])
+    assert len(set(found.topics.tolist())) >= 3  # at least one theme per code
+    assert "guided by 3 codes" in found.mode
+
+
+def test_hierarchy_groups_near_themes():
+    texts, x, _ = _blobs(k=4)
+    labels = np.repeat(np.arange(4), 30)
+    x = x.copy()
+    x[60:, 0] += 3  # themes 2 and 3 lean towards theme 0 ... but each other most
+    x[60:, 1] += 0
+    x[60:90, 3] += 2
+    x[90:, 2] += 2
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    parents = parent_themes(x, labels, n_parents=2)
+    assert parents[2] == parents[3] and len(set(parents.values())) == 2
+    assert parent_themes(x[:60], labels[:60], n_parents=None) == {0: 0, 1: 1}
 
 
 def test_too_few_texts():
@@ -44,11 +146,19 @@ def test_too_few_texts():
         discover_themes(["a", "b"], np.eye(2), options=FAST, seed=0)
 
 
-def test_placeholders_are_not_keywords():
+def test_placeholders_and_fillers_are_not_keywords():
     texts, x, _ = _blobs()
-    texts = [t + " [PERSON_1] [PLACE_2]" for t in texts]
+    texts = [t + " [PERSON_1] [PLACE_2] yeah wasn't doing" for t in texts]
     found = discover_themes(texts, x, options=FAST, seed=0)
-    assert not any("person" in k or "place" in k for kws in found.keywords.values() for k in kws)
+    words = {w for kws in found.keywords.values() for k in kws for w in k.split()}
+    assert not words & {"person", "place", "yeah", "wasn", "doing"}
+
+
+def test_labels_are_readable_keyphrases():
+    words = ["waiting", "waiting list", "referral", "letters"]
+    assert theme_label(words) == "Waiting list, referral, letters"
+    assert theme_label(["training", "courses", "training session"]) == "Training session, courses"
+    assert theme_label([]) == "unlabelled"
 
 
 def test_exemplars_are_central_and_diverse():
@@ -59,22 +169,50 @@ def test_exemplars_are_central_and_diverse():
     assert picks[1] == 3  # the most different, not its near-duplicate neighbour
 
 
-def test_cards_report_prevalence_by_group():
+def test_cards_report_prevalence_hierarchy_and_stability():
     segs = pd.DataFrame(
         {
-            "segment_id": ["a", "b", "c", "d"],
-            "transcript_id": ["T1", "T1", "T2", "T3"],
-            "participant_id": ["P1", "P1", "P2", "P3"],
-            "group": ["parent", "parent", "referrer", "parent"],
-            "turn_id": [0, 1, 0, 0],
-            "text": ["w", "x", "y", "z"],
+            "segment_id": ["a", "b", "c", "d", "e"],
+            "transcript_id": ["T1", "T1", "T2", "T3", "T3"],
+            "participant_id": ["P1", "P1", "P2", "P3", "P3"],
+            "group": ["parent", "parent", "referrer", "parent", "parent"],
+            "turn_id": [0, 1, 0, 0, 1],
+            "text": ["v", "w", "x", "y", "z"],
         }
     )
-    assign = pd.DataFrame({"segment_id": list("abcd"), "theme_id": [0, 0, 0, -1], "theme_label": ["t"] * 4})
-    cards = theme_cards(segs, np.eye(4), assign, {0: ["alpha", "beta"]}, n_quotes=2)
+    topics = np.array([0, 0, 0, 1, -1])
+    assign = pd.DataFrame({"segment_id": list("abcde"), "theme_id": topics, "theme_label": ["t"] * 5})
+    found = Discovery(
+        topics=topics,
+        keywords={0: ["alpha", "beta"], 1: ["gamma"]},
+        mode="test",
+        labels={0: "Alpha, beta", 1: "Gamma"},
+        parents={0: 0, 1: 0},
+        parent_keywords={0: ["omega"]},
+        stability={
+            "runs": 2,
+            "ari_mean": 0.7,
+            "ari_min": 0.7,
+            "themes": {0: {"jaccard": 0.9, "unstable": False}, 1: {"jaccard": 0.2, "unstable": True}},
+        },
+    )
+    cards = theme_cards(segs, np.eye(5), assign, found, n_quotes=2)
+    json.dumps(cards)  # serialisable as it is written
     card = cards["themes"][0]
-    assert cards["unassigned"] == 1
-    assert card["size"] == 3 and card["label"] == "alpha / beta"
+    assert cards["unassigned"] == 1 and cards["stability"]["ari_mean"] == 0.7
+    assert card["size"] == 3 and card["label"] == "Alpha, beta"
     assert card["prevalence"]["parent"] == {"participants": 1, "of": 2, "segments": 2}
     assert card["coverage"] == {"T1": 2, "T2": 1}
-    assert len(card["quotes"]) == 2
+    assert len(card["quotes"]) == 2 and set(card["quotes"][0]) == {
+        "segment_id",
+        "transcript_id",
+        "participant_id",
+        "group",
+        "turn_id",
+        "text",
+    }
+    assert card["parent_id"] == 0 and card["parent_label"] == "Omega"
+    assert not card["unstable"] and cards["themes"][1]["unstable"]
+    assert cards["parents"] == [
+        {"parent_id": 0, "label": "Omega", "keywords": ["omega"], "theme_ids": [0, 1], "size": 4}
+    ]

@@ -1,22 +1,23 @@
-"""Identifier detectors: spaCy NER, rules for UK identifiers, and known names."""
+"""Combine every recognizer for recall, then propagate what was found across the study.
+
+Pass 1 runs, per text: spaCy NER, the rules, the gazetteers, the study register and the
+names found in speaker labels. Pass 2 takes the names, places and organisations found
+anywhere in the corpus and marks every other mention of them, so that "Hope", caught once
+after "baby", is caught at the start of a sentence too. Overlapping spans merge (recall
+first); terms on the analyst's allow-list are dropped last.
+"""
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
-from pathlib import Path
 
+from pipeline.deid.gazetteer import ORG_HEADS, first_names, gazetteer_spans, is_common_word
+from pipeline.deid.register import Register, register_pattern, register_spans
+from pipeline.deid.rules import rule_spans
+from pipeline.deid.spans import Span, merge_overlaps
 from pipeline.errors import UserError
-
-
-@dataclass(frozen=True)
-class Span:
-    start: int
-    end: int
-    label: str  # PERSON, ORG, PLACE, NATIONALITY, DATE, PHONE, EMAIL, POSTCODE, NHS_NUMBER
-    detector: str
-
 
 _NER_LABELS = {
     "PERSON": "PERSON",
@@ -24,49 +25,20 @@ _NER_LABELS = {
     "FAC": "ORG",
     "GPE": "PLACE",
     "LOC": "PLACE",
-    "NORP": "NATIONALITY",
+    "NORP": "GROUP",
     "DATE": "DATE",
     "TIME": "DATE",
 }
-
-_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
-_POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}\b", re.IGNORECASE)
-_PHONE = re.compile(r"(?<![\d+])(?:\+44\s?(?:\(0\)\s?)?|\(?0)\d{2,4}\)?[\s-]?\d{3,4}[\s-]?\d{3,4}(?!\d)")
-_TEN_DIGITS = re.compile(r"(?<!\d)\d{3}[\s-]?\d{3}[\s-]?\d{4}(?!\d)")
-_NHS_CONTEXT = re.compile(r"\bNHS\b|\bnumber\b", re.IGNORECASE)
-
-
-def nhs_checksum_ok(digits: str) -> bool:
-    """The NHS number mod-11 check digit."""
-    if len(digits) != 10 or not digits.isdigit():
-        return False
-    total = sum(int(d) * w for d, w in zip(digits[:9], range(10, 1, -1), strict=True))
-    check = 11 - total % 11
-    check = 0 if check == 11 else check
-    return check != 10 and check == int(digits[9])
-
-
-# A title followed by capitalised words is a person, whatever NER thinks.
-_TITLED_NAME = re.compile(
-    r"\b(?:Dr|Doctor|Mr|Mrs|Ms|Miss|Mx|Prof|Professor|Nurse|Sister)\.?\s+[A-Z][\w'-]+(?:\s+[A-Z][\w'-]+)?"
+# spaCy's DATE covers "two years" and "last week"; only specific dates identify anyone.
+_SPECIFIC_DATE = re.compile(
+    r"\d|\b(?:January|February|March|April|May|June|July|August|September|October|November|December)\b"
 )
-
-
-def rule_spans(text: str) -> list[Span]:
-    spans = [Span(m.start(), m.end(), "EMAIL", "regex") for m in _EMAIL.finditer(text)]
-    spans += [Span(m.start(), m.end(), "PERSON", "regex") for m in _TITLED_NAME.finditer(text)]
-    spans += [Span(m.start(), m.end(), "POSTCODE", "regex") for m in _POSTCODE.finditer(text)]
-    for m in _TEN_DIGITS.finditer(text):
-        digits = re.sub(r"\D", "", m.group())
-        context = text[max(0, m.start() - 40) : m.start()]
-        if nhs_checksum_ok(digits) or _NHS_CONTEXT.search(context):
-            spans.append(Span(m.start(), m.end(), "NHS_NUMBER", "regex"))
-    spans += [Span(m.start(), m.end(), "PHONE", "regex") for m in _PHONE.finditer(text)]
-    return spans
-
-
-_GENERIC_SPEAKER = re.compile(r"^(participant|respondent|interviewee|speaker|parent|p)\s*\d*$", re.IGNORECASE)
+_GENERIC_SPEAKER = re.compile(
+    r"^(participant|respondent|interviewee|interviewer|speaker|parent|p|r|i)\s*\d*$", re.IGNORECASE
+)
 _TITLES = {"dr", "mr", "mrs", "ms", "miss", "prof", "professor", "nurse"}
+_ORG_HEAD = re.compile(rf"\s+(?:{ORG_HEADS})$")
+PROPAGATED_LABELS = ("PERSON", "ORG", "PLACE", "SERVICE")
 
 
 def names_from_speakers(speakers: Iterable[str]) -> tuple[str, ...]:
@@ -76,114 +48,188 @@ def names_from_speakers(speakers: Iterable[str]) -> tuple[str, ...]:
         if _GENERIC_SPEAKER.match(label.strip()):
             continue
         for token in re.findall(r"[A-Za-z][A-Za-z'-]+", label):
-            if token.casefold() not in _TITLES and len(token) >= 2:
+            if token.casefold() not in _TITLES:
                 names.add(token)
     return tuple(sorted(names))
 
 
-def term_spans(text: str, terms: tuple[tuple[str, str], ...], *, detector: str) -> list[Span]:
-    """Whole-word, case-insensitive matches of known (term, label) pairs, possessives included."""
+def _mostly_upper(text: str) -> bool:
+    letters = [c for c in text if c.isalpha()]
+    return len(letters) >= 8 and sum(c.isupper() for c in letters) / len(letters) > 0.6
+
+
+def _caps_normalised(text: str) -> str:
+    """Same-length copy of an all-capitals text with words in title case, so that
+    capitalisation-based recognizers work; offsets are unchanged."""
+    out = re.sub(r"[A-Za-z]+", lambda m: m.group().capitalize(), text)
+    assert len(out) == len(text)
+    return out
+
+
+def _spacy_spans(doc, entity_labels: frozenset[str]) -> list[Span]:
+    names = first_names()
     spans = []
-    for term, label in terms:
-        pattern = rf"(?<![\w-]){re.escape(term)}(?:['\u2019]s)?(?![\w-])"
-        for m in re.finditer(pattern, text, flags=re.IGNORECASE):
-            spans.append(Span(m.start(), m.end(), label, detector))
+    for ent in doc.ents:
+        label = _NER_LABELS.get(ent.label_)
+        if ent.label_ in entity_labels and label is not None:
+            if label == "DATE" and not _SPECIFIC_DATE.search(ent.text):
+                continue
+            spans.append(Span(ent.start_char, ent.end_char, label, "spacy", 0.6))
+        elif any(tok.text in names and not is_common_word(tok.text) for tok in ent):
+            # any entity label can hide a person ("Poppy" tagged PRODUCT)
+            spans.append(Span(ent.start_char, ent.end_char, "PERSON", "spacy", 0.5))
     return spans
 
 
-def merge_overlaps(spans: list[Span]) -> list[Span]:
-    """Keep non-overlapping spans, preferring rules over NER and longer over shorter."""
-    priority = {"regex": 0, "register": 1, "speaker_label": 2, "spacy": 3}
-    ordered = sorted(spans, key=lambda s: (priority.get(s.detector, 9), -(s.end - s.start), s.start))
-    kept: list[Span] = []
-    for span in ordered:
-        if all(span.end <= k.start or span.start >= k.end for k in kept):
-            kept.append(span)
-    return sorted(kept, key=lambda s: s.start)
+def _known_name_spans(text: str, pattern: re.Pattern[str] | None) -> list[Span]:
+    if pattern is None:
+        return []
+    return [Span(m.start(), m.end(), "PERSON", "speaker_label", 1.0) for m in pattern.finditer(text)]
+
+
+def _word_pattern(terms: Iterable[str], *, ignore_case: bool) -> re.Pattern[str] | None:
+    terms = sorted({t for t in terms if t}, key=len, reverse=True)
+    if not terms:
+        return None
+    body = "|".join(re.escape(t).replace(r"\ ", r"\s+") for t in terms)
+    flags = re.IGNORECASE if ignore_case else 0
+    return re.compile(rf"(?<!\w)(?:{body})(?:['\u2019]s)?(?!\w)", flags)
 
 
 class Detector:
-    """All detectors together; `detect_many` runs spaCy in batches."""
+    """All recognizers together. `detect_many` runs both passes over a corpus."""
 
     def __init__(
         self,
         nlp,
         *,
-        entity_labels: tuple[str, ...],
-        known_names: tuple[str, ...] = (),
-        register: tuple[tuple[str, str], ...] = (),
+        entity_labels: Iterable[str],
+        register: Register | None = None,
+        known_names: Iterable[str] = (),
+        allow: frozenset[str] = frozenset(),
     ):
         self.nlp = nlp
         self.entity_labels = frozenset(entity_labels)
-        self.known_names = tuple((name, "PERSON") for name in known_names)
-        self.register = register
+        self.register = register or Register()
+        self._register_re = register_pattern(self.register) if self.register.entries else None
+        self._names_re = _word_pattern(known_names, ignore_case=True)
+        self.allow = allow
+
+    def first_pass(self, text: str, doc) -> list[Span]:
+        scan = _caps_normalised(text) if _mostly_upper(text) else text
+        spans = _spacy_spans(doc, self.entity_labels)
+        spans += rule_spans(text)
+        spans += gazetteer_spans(scan)
+        spans += register_spans(text, self.register, self._register_re)
+        spans += _known_name_spans(text, self._names_re)
+        return spans
 
     def detect_many(self, texts: list[str], *, progress: bool = False) -> list[list[Span]]:
         from tqdm import tqdm
 
-        docs = self.nlp.pipe(texts, batch_size=64)
+        scans = [_caps_normalised(t) if _mostly_upper(t) else t for t in texts]
+        docs = self.nlp.pipe(scans, batch_size=64)
+        found = [
+            self.first_pass(text, doc)
+            for text, doc in tqdm(
+                zip(texts, docs, strict=True),
+                total=len(texts),
+                disable=not progress,
+                desc="de-identifying",
+                unit="text",
+            )
+        ]
+        pattern, labels = propagation_pattern(texts, found)
         results = []
-        for text, doc in tqdm(
-            zip(texts, docs, strict=True),
-            total=len(texts),
-            disable=not progress,
-            desc="de-identifying",
-            unit="turn",
-        ):
-            spans = [
-                Span(e.start_char, e.end_char, _NER_LABELS.get(e.label_, e.label_), "spacy")
-                for e in doc.ents
-                if e.label_ in self.entity_labels
-            ]
-            spans += rule_spans(text)
-            spans += term_spans(text, self.known_names, detector="speaker_label")
-            spans += term_spans(text, self.register, detector="register")
-            results.append(merge_overlaps(spans))
+        for text, spans in zip(texts, found, strict=True):
+            if pattern is not None:
+                spans = spans + [
+                    Span(m.start(), m.end(), labels.get(_surface(m.group()), "PERSON"), "propagated", 0.7)
+                    for m in pattern.finditer(text)
+                ]
+            spans = [_with_article(text, s) for s in merge_overlaps(spans, text)]
+            results.append(self._allowed_removed(text, spans))
         return results
 
+    def _allowed_removed(self, text: str, spans: list[Span]) -> list[Span]:
+        if not self.allow:
+            return spans
+        return [s for s in spans if _strip_possessive(text[s.start : s.end]).casefold() not in self.allow]
 
-_REGISTER_SECTIONS = {"people": "PERSON", "places": "PLACE", "services": "ORG"}
+
+def _with_article(text: str, span: Span) -> Span:
+    """ "the ICB" is one name: take the article along, so "[ORG_1]" reads on its own."""
+    before = text[max(0, span.start - 4) : span.start]
+    if span.label in ("ORG", "SERVICE") and re.search(r"\b[Tt]he $", before):
+        return Span(span.start - 4, span.end, span.label, span.detector, span.score, span.role)
+    return span
 
 
-def read_register(path: Path) -> tuple[tuple[str, str], ...]:
-    """register.yaml: sections people/places/services, each a list of names or of
-    mappings {name, aliases}. Returns (term, label) pairs, longest first."""
-    import yaml
+def _strip_possessive(surface: str) -> str:
+    return re.sub(r"['\u2019]s$", "", surface.strip())
 
-    if not path.exists():
-        raise UserError(f"{path}: register file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise UserError(f"{path}: not valid YAML") from e
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected sections {', '.join(_REGISTER_SECTIONS)}")
-    terms: list[tuple[str, str]] = []
-    for section, items in data.items():
-        if section not in _REGISTER_SECTIONS:
-            raise UserError(f"{path}: unknown section '{section}' (allowed: {', '.join(_REGISTER_SECTIONS)})")
-        for i, item in enumerate(items or []):
-            if isinstance(item, str):
-                names = [item]
-            elif isinstance(item, dict) and isinstance(item.get("name"), str):
-                names = [item["name"], *[str(a) for a in item.get("aliases") or []]]
-            else:
-                raise UserError(f"{path}: {section}[{i}]: expected a name or {{name, aliases}}")
-            terms += [(n.strip(), _REGISTER_SECTIONS[section]) for n in names if n.strip()]
-    return tuple(sorted(set(terms), key=lambda t: -len(t[0])))
+
+def _surface(matched: str) -> str:
+    return _strip_possessive(re.sub(r"\s+", " ", matched))
+
+
+def propagation_pattern(
+    texts: list[str], found: list[list[Span]]
+) -> tuple[re.Pattern[str] | None, dict[str, str]]:
+    """One regex over every name, place and organisation surface found in pass 1.
+
+    Surfaces that are ordinary words ("Hope") are propagated only when found twice or more,
+    and only where capitalised; each token of a multi-word person name and the name part of
+    an organisation ("Royal Kennet" from "Royal Kennet Hospital") are propagated too.
+    """
+    counts: Counter[tuple[str, str]] = Counter()
+    for text, spans in zip(texts, found, strict=True):
+        for s in spans:
+            if s.label not in PROPAGATED_LABELS or s.score < 0.6:
+                continue
+            surface = _strip_possessive(text[s.start : s.end])
+            counts[(surface, s.label)] += 1
+            tokens = surface.split()
+            if s.label == "PERSON" and len(tokens) > 1:
+                for token in tokens[1:] if tokens[0].casefold().rstrip(".") in _TITLES else tokens:
+                    if token[:1].isupper() and len(token) > 1:
+                        counts[(token, "PERSON")] += 1
+            if s.label == "ORG":
+                stem = _ORG_HEAD.sub("", surface)
+                if stem != surface and len(stem) > 3:
+                    counts[(stem, "ORG")] += 1
+    labels: dict[str, str] = {}
+    for (surface, label), n in counts.most_common():
+        if not surface[:1].isupper() or surface in labels:
+            continue
+        if all(is_common_word(w) for w in surface.split()) and n < 2:
+            continue
+        labels[surface] = label
+    return _word_pattern(labels, ignore_case=False), labels
+
+
+def _ner_listens_to_tok2vec(nlp) -> bool:
+    if "ner" not in nlp.pipe_names or "tok2vec" not in nlp.pipe_names:
+        return False
+    return any(getattr(layer, "name", "") == "tok2vec-listener" for layer in nlp.get_pipe("ner").model.walk())
 
 
 def load_detector(
     spacy_model: str,
     *,
-    entity_labels: tuple[str, ...],
-    known_names: tuple[str, ...] = (),
-    register: tuple[tuple[str, str], ...] = (),
+    entity_labels: Iterable[str],
+    register: Register | None = None,
+    known_names: Iterable[str] = (),
+    allow: frozenset[str] = frozenset(),
 ) -> Detector:
     import spacy
 
     try:
-        nlp = spacy.load(spacy_model, disable=["parser", "lemmatizer", "tagger", "attribute_ruler"])
+        nlp = spacy.load(spacy_model)
+        # NER only; in the small English pipelines NER has its own token embedding, so the
+        # shared tok2vec (used by tagger and parser) is not needed either.
+        keep = {"ner"} | ({"tok2vec"} if _ner_listens_to_tok2vec(nlp) else set())
+        nlp.select_pipes(enable=[name for name in nlp.pipe_names if name in keep])
     except OSError as e:
         raise UserError(f"params deid.spacy_model: spaCy pipeline '{spacy_model}' is not installed") from e
-    return Detector(nlp, entity_labels=entity_labels, known_names=known_names, register=register)
+    return Detector(nlp, entity_labels=entity_labels, register=register, known_names=known_names, allow=allow)

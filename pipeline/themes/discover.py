@@ -1,10 +1,29 @@
-"""Cluster segment embeddings into candidate themes with BERTopic (seeded, reproducible)."""
+"""Cluster unit embeddings into candidate themes: seeded, reproducible, with an outlier policy.
+
+Method (defaults, and why):
+1. Reduce: ``n_views`` UMAP projections (cosine, min_dist 0, seeds ``seed``, ``seed+1``...) side
+   by side. One UMAP run is what BERTopic does; its layout moves with the seed, and clusters
+   with it. Several views averaged out by one clustering give themes that survive a new seed.
+   ``reducer: pca`` is the deterministic, fast alternative.
+2. Cluster: k-means, with k chosen by the silhouette score of the reduced space among
+   ``min_themes``..``max_themes`` (an analyst reads 8-20 themes; outside that range they either
+   merge distinct ideas or fragment). Every unit is placed, unlike HDBSCAN, which on short
+   texts leaves 25-50% as noise. ``clusterer: hdbscan`` gives BERTopic's density clustering.
+3. Outliers, explicitly: a unit stays in its theme (or, for HDBSCAN noise, joins its nearest
+   theme) when the cosine similarity to the theme's centroid reaches ``outlier_threshold``;
+   if more than ``max_unassigned`` of the units would then be unassigned, the most similar of
+   them are assigned anyway, so the unassigned share never exceeds it.
+4. Small corpora (fewer than ``small_corpus`` texts): UMAP neighbourhoods and densities are
+   unreliable, so PCA + agglomerative (Ward) clustering, k by silhouette in 2..min(max_themes, n/3).
+5. Codebook guidance (optional): each unit whose embedding is close to a code's description
+   (similarity >= ``outlier_threshold``) is pulled towards it by ``guide_weight`` before
+   clustering, as BERTopic's seeded topics do; k is then at least the number of codes.
+"""
 
 from __future__ import annotations
 
 import logging
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -14,192 +33,305 @@ from pipeline.config import Params, ThemesParams
 from pipeline.errors import UserError
 from pipeline.io import read_csv, read_matrix, read_table, write_csv, write_json, write_table
 from pipeline.schemas import ASSIGNMENTS, SEGMENTS
-from pipeline.themes.cards import theme_cards, theme_label
+from pipeline.themes.cards import theme_cards
+from pipeline.themes.hierarchy import parent_themes
+from pipeline.themes.keywords import theme_keywords, theme_label
+from pipeline.themes.stability import stability_report
 
 log = logging.getLogger(__name__)
 
-# Spoken-English fillers that c-TF-IDF would otherwise rank as keywords.
-FILLERS = (
-    "um",
-    "er",
-    "erm",
-    "uh",
-    "mm",
-    "hmm",
-    "yeah",
-    "yes",
-    "oh",
-    "okay",
-    "ok",
-    "like",
-    "know",
-    "mean",
-    "sort",
-    "kind",
-    "just",
-    "really",
-    "actually",
-    "think",
-    "thing",
-    "things",
-    "got",
-    "bit",
-    "lot",
-    "don",
-    "didn",
-    "doesn",
-    "ve",
-    "ll",
-    "re",
-    "going",
-    "gonna",
-    "said",
-    "say",
-    "right",
-    "well",
-    "quite",
-    "probably",
-    "maybe",
-    "guess",
-    "stuff",
-    "way",
-)
-_PLACEHOLDER = re.compile(r"\[[A-Z_]+(?:_\d+)?\]")
 MIN_TEXTS = 3
 
 
 @dataclass(frozen=True)
 class Discovery:
-    topics: np.ndarray  # theme id per segment, -1 = unassigned
+    topics: np.ndarray  # theme id per unit, -1 = unassigned
     keywords: dict[int, list[str]]
     mode: str
+    labels: dict[int, str] = field(default_factory=dict)
+    parents: dict[int, int] = field(default_factory=dict)  # theme id -> parent id
+    parent_keywords: dict[int, list[str]] = field(default_factory=dict)
+    stability: dict = field(default_factory=dict)
+    k_scores: dict[int, float] = field(default_factory=dict)  # silhouette per candidate k
 
 
-_CLITIC = re.compile(r"(?<=\w)['\u2019]\w+")
+def _normalise(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=1, keepdims=True).clip(1e-12)
 
 
-def keyword_text(text: str) -> str:
-    """Text for keyword extraction: placeholders and clitics ("'s", "n't") removed."""
-    return _CLITIC.sub("", _PLACEHOLDER.sub(" ", text))
+def guide(embeddings: np.ndarray, prototypes: np.ndarray, *, weight: float, floor: float) -> np.ndarray:
+    """Pull each unit close to a code (similarity >= floor) towards that code's prototype."""
+    x = _normalise(embeddings.astype(np.float64))
+    p = _normalise(prototypes.astype(np.float64))
+    sims = x @ p.T
+    best = sims.argmax(axis=1)
+    near = sims[np.arange(len(x)), best] >= floor
+    x[near] = (1 - weight) * x[near] + weight * p[best[near]]
+    return _normalise(x)
 
 
-def _vectorizer(n_docs: int):
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
-
-    return CountVectorizer(
-        stop_words=sorted(ENGLISH_STOP_WORDS | set(FILLERS)),
-        ngram_range=(1, 2),
-        min_df=2 if n_docs >= 50 else 1,
-    )
-
-
-def _models(n_docs: int, *, options: ThemesParams, seed: int):
-    """(reducer, clusterer, mode) for a corpus of `n_docs` texts."""
-    from hdbscan import HDBSCAN
-    from sklearn.cluster import KMeans
+def reduce(embeddings: np.ndarray, *, options: ThemesParams, seed: int, small: bool) -> np.ndarray:
+    """The space clustering runs in (see the module docstring, step 1)."""
     from sklearn.decomposition import PCA
 
-    n_components = min(options.n_components, n_docs - 2)
-    small = n_docs < 5 * options.min_cluster_size
-    if options.clusterer == "kmeans" or small:
-        # Density clustering needs more texts than this; k-means with k ~ sqrt(n/2) instead.
-        k = (
-            options.n_clusters
-            if not small
-            else int(np.clip(round(np.sqrt(n_docs / 2)), 2, options.n_clusters))
-        )
-        k = min(k, n_docs - 1)
-        clusterer = KMeans(n_clusters=k, random_state=seed, n_init=10)
-        mode = "kmeans" if not small else f"small-corpus kmeans (k={k})"
-    else:
-        clusterer = HDBSCAN(
-            min_cluster_size=options.min_cluster_size, metric="euclidean", prediction_data=True
-        )
-        mode = "hdbscan"
-    if options.reducer == "umap" and not small:
-        from umap import UMAP
+    n = len(embeddings)
+    n_components = max(1, min(options.n_components, n - 2, embeddings.shape[1]))
+    if small or options.reducer == "pca":
+        return PCA(n_components=n_components, random_state=seed).fit_transform(embeddings)
+    from umap import UMAP
 
-        reducer = UMAP(
-            n_neighbors=min(options.n_neighbors, n_docs - 1),
+    views = [
+        UMAP(
+            n_neighbors=min(options.n_neighbors, n - 1),
             n_components=n_components,
             min_dist=0.0,
             metric="cosine",
-            random_state=seed,
-        )
-    else:
-        reducer = PCA(n_components=n_components, random_state=seed)
-    return reducer, clusterer, mode
+            random_state=seed + v,
+            n_jobs=1,  # a seeded UMAP runs single-threaded anyway; say so to avoid its warning
+        ).fit_transform(embeddings)
+        for v in range(options.n_views)
+    ]
+    return np.hstack(views)
+
+
+def _fit(z: np.ndarray, k: int, *, algorithm: str, seed: int) -> np.ndarray:
+    from sklearn.cluster import AgglomerativeClustering, KMeans
+
+    if algorithm == "agglomerative":
+        return AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(z)
+    return KMeans(n_clusters=k, random_state=seed, n_init=10).fit_predict(z)
+
+
+def choose_k(z: np.ndarray, ks: range, *, algorithm: str, seed: int) -> tuple[np.ndarray, dict[int, float]]:
+    """Fit each k in `ks`; keep the partition with the highest silhouette score."""
+    from sklearn.metrics import silhouette_score
+
+    scores: dict[int, float] = {}
+    best: tuple[float, np.ndarray] | None = None
+    for k in ks:
+        labels = _fit(z, k, algorithm=algorithm, seed=seed)
+        if len(set(labels.tolist())) < 2:
+            continue
+        # A sample keeps this affordable on large corpora; seeded, so reproducible.
+        score = float(silhouette_score(z, labels, sample_size=min(len(z), 3000), random_state=seed))
+        scores[k] = score
+        if best is None or score > best[0]:
+            best = (score, labels)
+    if best is None:
+        return np.zeros(len(z), dtype=int), scores
+    return best[1], scores
+
+
+def cluster(
+    embeddings: np.ndarray, *, options: ThemesParams, seed: int, min_k: int = 2
+) -> tuple[np.ndarray, str, dict[int, float]]:
+    """Theme id per unit (-1 = noise, HDBSCAN only), the mode used, silhouette per k tried."""
+    n = len(embeddings)
+    small = n < options.small_corpus
+    z = reduce(embeddings, options=options, seed=seed, small=small)
+    if small:
+        hi = max(2, min(options.max_themes, n // 3, n - 1))
+        lo = min(max(2, min_k), hi)
+        labels, scores = choose_k(z, range(lo, hi + 1), algorithm="agglomerative", seed=seed)
+        return labels, f"small-corpus agglomerative (k={len(set(labels.tolist()))}, by silhouette)", scores
+    if options.clusterer == "hdbscan":
+        from hdbscan import HDBSCAN
+
+        labels = HDBSCAN(min_cluster_size=options.min_cluster_size, metric="euclidean").fit_predict(z)
+        return labels, "hdbscan", {}
+    if options.n_themes is not None:
+        k = min(options.n_themes, n - 1)
+        return _fit(z, k, algorithm=options.clusterer, seed=seed), f"{options.clusterer} (k={k})", {}
+    hi = max(2, min(options.max_themes, n - 1))
+    lo = min(max(options.min_themes, min_k), hi)
+    labels, scores = choose_k(z, range(lo, hi + 1), algorithm=options.clusterer, seed=seed)
+    return labels, f"{options.clusterer} (k={len(set(labels.tolist()))}, by silhouette)", scores
+
+
+def outlier_policy(
+    embeddings: np.ndarray, labels: np.ndarray, *, floor: float, max_share: float
+) -> np.ndarray:
+    """Place units by similarity to theme centroids (module docstring, step 3)."""
+    from pipeline.themes.hierarchy import centroids
+
+    ids, c = centroids(_normalise(embeddings), labels)
+    if not ids:
+        return labels.copy()
+    sims = _normalise(embeddings) @ c.T
+    nearest = np.asarray(ids)[sims.argmax(axis=1)]
+    best = sims.max(axis=1)
+    own = np.array([sims[i, ids.index(t)] if t != -1 else -np.inf for i, t in enumerate(labels)])
+    out = np.where(labels == -1, nearest, labels)
+    sim = np.where(labels == -1, best, own)
+    out[sim < floor] = -1
+    cap = int(np.floor(max_share * len(labels)))
+    unassigned = np.flatnonzero(out == -1)
+    if len(unassigned) > cap:
+        # Assign the most similar of them until only `cap` remain unassigned.
+        order = unassigned[np.argsort(-best[unassigned], kind="stable")]
+        take = order[: len(unassigned) - cap]
+        out[take] = nearest[take]
+    return out
+
+
+def _renumber(labels: np.ndarray) -> np.ndarray:
+    """Theme ids 0.. by decreasing size (ties by first unit), -1 kept."""
+    ids = [t for t in pd.Series(labels[labels != -1]).value_counts(sort=True).index.tolist()]
+    first = {t: int(np.flatnonzero(labels == t)[0]) for t in ids}
+    sizes = {t: int((labels == t).sum()) for t in ids}
+    order = sorted(ids, key=lambda t: (-sizes[t], first[t]))
+    mapping = {t: i for i, t in enumerate(order)} | {-1: -1}
+    return np.array([mapping[t] for t in labels.tolist()], dtype=np.int64)
+
+
+def partition(
+    embeddings: np.ndarray, *, options: ThemesParams, seed: int, min_k: int = 2
+) -> tuple[np.ndarray, str, dict[int, float]]:
+    """One seeded fit: clustering plus the outlier policy, themes numbered by size."""
+    labels, mode, scores = cluster(embeddings, options=options, seed=seed, min_k=min_k)
+    labels = outlier_policy(
+        embeddings, labels, floor=options.outlier_threshold, max_share=options.max_unassigned
+    )
+    return _renumber(labels), mode, scores
 
 
 def discover_themes(
-    texts: list[str], embeddings: np.ndarray, *, options: ThemesParams, seed: int
+    texts: list[str],
+    embeddings: np.ndarray,
+    *,
+    options: ThemesParams,
+    seed: int,
+    prototypes: np.ndarray | None = None,
+    embed_model: str | None = None,
 ) -> Discovery:
-    """Fit BERTopic on precomputed embeddings; reassign outliers above a similarity floor."""
-    from bertopic import BERTopic
+    """Candidate themes for `texts`: partition, keywords, labels, hierarchy, stability.
 
+    `prototypes` (one embedding per codebook code) guide the clustering when
+    `options.guided`; `embed_model` lets keywords be refined with KeyBERT-inspired + MMR.
+    """
     n = len(texts)
     if n < MIN_TEXTS:
         raise UserError(f"theme discovery needs at least {MIN_TEXTS} texts, got {n}")
     if embeddings.shape[0] != n:
         raise UserError(f"embeddings have {embeddings.shape[0]} rows for {n} texts")
-    reducer, clusterer, mode = _models(n, options=options, seed=seed)
-    texts = [keyword_text(t) for t in texts]
-    model = BERTopic(
-        umap_model=reducer,
-        hdbscan_model=clusterer,
-        vectorizer_model=_vectorizer(n),
-        top_n_words=options.top_n_words,
-        calculate_probabilities=False,
+    space = embeddings
+    min_k = 2
+    if options.guided and prototypes is not None and len(prototypes):
+        space = guide(embeddings, prototypes, weight=options.guide_weight, floor=options.outlier_threshold)
+        min_k = len(prototypes)
+    topics, mode, scores = partition(space, options=options, seed=seed, min_k=min_k)
+    if options.guided and prototypes is not None and len(prototypes):
+        mode += f", guided by {len(prototypes)} codes"
+    runs = [topics]
+    for r in range(1, options.stability_runs):
+        # Seeds far apart so the views of different runs never share a UMAP seed.
+        runs.append(partition(space, options=options, seed=seed + 1000 * r, min_k=min_k)[0])
+    stability = stability_report(runs, unstable_below=options.unstable_below)
+    keywords = theme_keywords(
+        texts,
+        embeddings,
+        topics,
+        top_n=options.top_n_words,
+        method=options.keywords,
+        embed_model=embed_model,
+        seed=seed,
     )
-    topics, _ = model.fit_transform(texts, embeddings=embeddings)
-    topics = np.asarray(topics)
-    if options.reduce_outliers and (topics == -1).any() and (topics != -1).any():
-        new = model.reduce_outliers(
+    parents = parent_themes(_normalise(embeddings), topics, n_parents=options.n_parents)
+    parent_of_unit = np.array([parents.get(int(t), -1) for t in topics])
+    parent_keywords = (
+        theme_keywords(
             texts,
-            topics.tolist(),
-            strategy="embeddings",
-            embeddings=embeddings,
-            threshold=options.outlier_threshold,
+            embeddings,
+            parent_of_unit,
+            top_n=options.top_n_words,
+            method="ctfidf",
+            embed_model=None,
+            seed=seed,
         )
-        topics = np.asarray(new)
-        model.update_topics(
-            texts, topics=topics.tolist(), vectorizer_model=_vectorizer(n), top_n_words=options.top_n_words
-        )
-    keywords = {
-        int(t): [w for w, _ in (model.get_topic(t) or []) if w][: options.top_n_words]
-        for t in sorted(set(topics.tolist()))
-        if t != -1
-    }
-    return Discovery(topics=topics, keywords=keywords, mode=mode)
+        if len(set(parents.values())) < len(parents)
+        else {}
+    )
+    labels = {t: theme_label(kw) for t, kw in keywords.items()}
+    return Discovery(
+        topics=topics,
+        keywords=keywords,
+        mode=mode,
+        labels=labels,
+        parents=parents,
+        parent_keywords=parent_keywords,
+        stability=stability,
+        k_scores=scores,
+    )
 
 
 def assignments_table(ids: list[str], found: Discovery) -> pd.DataFrame:
-    labels = [theme_label(found.keywords.get(int(t), [])) if t != -1 else "unassigned" for t in found.topics]
+    labels = [found.labels.get(int(t), "unassigned") if t != -1 else "unassigned" for t in found.topics]
     return pd.DataFrame({"segment_id": ids, "theme_id": found.topics, "theme_label": labels})
 
 
+def codebook_prototypes(codebook, *, params: Params) -> np.ndarray | None:
+    """One embedding per applied (leaf) code: its name, definition, criteria and examples."""
+    if codebook is None or not params.themes.guided:
+        return None
+    from pipeline.embed import embed_texts
+
+    texts = [c.description() for c in codebook.leaves]
+    if not texts:
+        return None
+    return embed_texts(
+        texts,
+        model=params.embed.model,
+        batch_size=params.embed.batch_size,
+        cache_dir=Path(params.embed.cache_dir),
+    )
+
+
+def summary(found: Discovery, n: int) -> dict:
+    """Figures for metrics/themes.json (counts and scores only, never text)."""
+    stab = found.stability
+    return {
+        "mode": found.mode,
+        "themes": len(found.keywords),
+        "parent_themes": len(set(found.parents.values())),
+        "segments": int(n),
+        "unassigned_share": float(np.mean(found.topics == -1)) if n else 0.0,
+        "silhouette_by_k": {str(k): round(v, 4) for k, v in found.k_scores.items()},
+        "stability_runs": stab.get("runs", 1),
+        "stability_ari_mean": stab.get("ari_mean"),
+        "stability_ari_min": stab.get("ari_min"),
+        "unstable_themes": sum(t["unstable"] for t in stab.get("themes", {}).values()),
+    }
+
+
 def run(
-    params: Params, *, segments_path: Path, embeddings_path: Path, out: Path, cards: Path, metrics: Path
+    params: Params,
+    *,
+    segments_path: Path,
+    embeddings_path: Path,
+    out: Path,
+    cards: Path,
+    metrics: Path,
+    codebook=None,
 ) -> dict:
     segments = read_table(segments_path, SEGMENTS)
     embeddings, _ = read_matrix(embeddings_path)
-    found = discover_themes(segments["text"].tolist(), embeddings, options=params.themes, seed=params.seed)
+    found = discover_themes(
+        segments["text"].tolist(),
+        embeddings,
+        options=params.themes,
+        seed=params.seed,
+        prototypes=codebook_prototypes(codebook, params=params),
+        embed_model=params.embed.model,
+    )
     assignments = assignments_table(segments["segment_id"].tolist(), found)
     write_table(out, assignments, ASSIGNMENTS)
-    write_json(
-        cards, theme_cards(segments, embeddings, assignments, found.keywords, n_quotes=params.themes.n_quotes)
-    )
-    summary = {
-        "mode": found.mode,
-        "themes": len(found.keywords),
-        "segments": int(len(segments)),
-        "unassigned_share": float(np.mean(found.topics == -1)) if len(found.topics) else 0.0,
-    }
-    write_json(metrics, summary)
-    return summary
+    write_json(cards, theme_cards(segments, embeddings, assignments, found, n_quotes=params.themes.n_quotes))
+    figures = summary(found, len(segments))
+    write_json(metrics, figures)
+    return figures
 
 
-def run_csv(params: Params, *, in_path: Path, out: Path, progress: bool = False) -> dict:
+def run_csv(params: Params, *, in_path: Path, out: Path, codebook=None, progress: bool = False) -> dict:
     """The CLI contract: `id,text[,group]` rows -> `id,theme_id,theme_label` rows."""
     from pipeline.embed import embed_texts
 
@@ -214,7 +346,14 @@ def run_csv(params: Params, *, in_path: Path, out: Path, progress: bool = False)
         cache_dir=Path(params.embed.cache_dir),
         progress=progress,
     )
-    found = discover_themes(df["text"].tolist(), embeddings, options=params.themes, seed=params.seed)
+    found = discover_themes(
+        df["text"].tolist(),
+        embeddings,
+        options=params.themes,
+        seed=params.seed,
+        prototypes=codebook_prototypes(codebook, params=params),
+        embed_model=params.embed.model,
+    )
     table = assignments_table(df["id"].tolist(), found).rename(columns={"segment_id": "id"})
     write_csv(out, table)
-    return {"rows": len(table), "themes": len(found.keywords), "mode": found.mode}
+    return summary(found, len(df))

@@ -1,0 +1,179 @@
+"""De-identification benchmark: recall per type, span precision and throughput of this
+pipeline's detectors vs Presidio's analyzer (same spaCy model), on the demo study's gold
+identifiers and on Presidio's synthetic PII sentences.
+
+    .venv/bin/python bench/deid.py            # needs presidio-analyzer (pip install -e ".[bench]")
+
+Prints a table and writes bench/results/deid.json. Not a test: figures, not pass/fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from pipeline.config import DeidParams
+from pipeline.deid import deidentify_corpus
+from pipeline.deid.detect import load_detector, names_from_speakers
+from pipeline.deid.evaluate import score
+from pipeline.deid.register import Register, read_register
+from pipeline.ingest import ingest_study
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "data" / "demo"
+SYNTH = REPO.parent / "shared" / "datasets" / "presidio-synth" / "synth_dataset_v2.json"
+SPACY = DeidParams().spacy_model
+
+# Gold labels -> the coarse types reported (so both datasets read alike).
+COARSE = {
+    "PERSON": "PERSON",
+    "FIRST_NAME": "PERSON",
+    "LAST_NAME": "PERSON",
+    "NAME": "PERSON",
+    "LOCATION": "LOCATION",
+    "GPE": "LOCATION",
+    "ADDRESS": "ADDRESS",
+    "STREET_ADDRESS": "ADDRESS",
+    "ORGANIZATION": "ORGANIZATION",
+    "DATE_TIME": "DATE",
+    "DATE": "DATE",
+    "AGE": "AGE",
+}
+
+
+def ours(texts: list[str], *, register: Register, speakers: list[str]) -> tuple[list, float]:
+    detector = load_detector(
+        SPACY,
+        entity_labels=DeidParams().entity_labels,
+        register=register,
+        known_names=names_from_speakers(speakers),
+    )
+    detector.detect_many(texts[:5])  # load gazetteers before timing
+    t0 = time.perf_counter()
+    result, leaks, _ = deidentify_corpus(texts, detector=detector, register=register, options=DeidParams())
+    seconds = time.perf_counter() - t0
+    return [[(s["start"], s["end"]) for s in spans] for spans in result.spans], seconds
+
+
+def presidio(texts: list[str]) -> tuple[list[list[tuple[int, int]]], float]:
+    from presidio_analyzer import AnalyzerEngine
+    from presidio_analyzer.nlp_engine import NlpEngineProvider
+
+    provider = NlpEngineProvider(
+        nlp_configuration={"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": SPACY}]}
+    )
+    engine = AnalyzerEngine(nlp_engine=provider.create_engine(), supported_languages=["en"])
+    engine.analyze(texts[0], language="en")
+    t0 = time.perf_counter()
+    found = [[(r.start, r.end) for r in engine.analyze(t, language="en")] for t in texts]
+    return found, time.perf_counter() - t0
+
+
+def demo_case() -> tuple[list[str], list, dict, Register, list[str], list[tuple[str, int, int]]]:
+    turns, _ = ingest_study(DEMO)
+    texts = turns["text"].tolist()
+    docs = [f"{t}:{n}" for t, n in zip(turns["transcript_id"], turns["turn_id"], strict=True)]
+    lengths = dict(zip(docs, (len(t) for t in texts), strict=True))
+    gold = []
+    speaker_label_gold = 0
+    for line in (DEMO / "identifiers.jsonl").read_text().splitlines():
+        g = json.loads(line)
+        rows = turns[
+            (turns["transcript_id"] == g["transcript_id"])
+            & (turns["start"] <= g["start"])
+            & (turns["end"] >= g["end"])
+        ]
+        if rows.empty:  # a name in a speaker label: the turn tables never carry it
+            speaker_label_gold += 1
+            continue
+        row = rows.iloc[0]
+        gold.append(
+            (
+                f"{row.transcript_id}:{row.turn_id}",
+                g["start"] - row.start,
+                g["end"] - row.start,
+                COARSE.get(g["label"], g["label"]),
+            )
+        )
+    speakers = turns.loc[turns["role"] == "participant", "speaker"].unique().tolist()
+    print(
+        f"demo: {len(gold)} gold identifiers in turn text, {speaker_label_gold} in speaker labels "
+        "(removed with the label, not scored)"
+    )
+    return texts, gold, lengths, read_register(DEMO / "register.yaml"), speakers, docs
+
+
+def synth_case():
+    data = json.loads(SYNTH.read_text())
+    texts = [d["full_text"] for d in data]
+    docs = [str(i) for i in range(len(texts))]
+    gold = [
+        (str(i), s["start_position"], s["end_position"], COARSE.get(s["entity_type"], s["entity_type"]))
+        for i, d in enumerate(data)
+        for s in d["spans"]
+    ]
+    return texts, gold, dict(zip(docs, map(len, texts), strict=True)), docs
+
+
+def evaluate(name: str, texts, gold, lengths, docs, detections, seconds) -> dict:
+    detected = [(doc, s, e) for doc, spans in zip(docs, detections, strict=True) for s, e in spans]
+    result = score(gold, detected, lengths)
+    result["chars_per_second"] = sum(map(len, texts)) / seconds
+    return result
+
+
+def table(results: dict) -> str:
+    types = sorted({t for r in results.values() for t in r["per_type"]})
+    lines = [
+        "| data | system | " + " | ".join(types) + " | all | span precision | chars/s |",
+        "|---" * (len(types) + 5) + "|",
+    ]
+    for key, r in results.items():
+        data, system = key.split("/")
+        cells = [f"{r['per_type'][t]['recall']:.3f}" if t in r["per_type"] else "" for t in types]
+        lines.append(
+            f"| {data} | {system} | "
+            + " | ".join(cells)
+            + f" | {r['recall']:.3f} | {r['span_precision']:.3f} | {r['chars_per_second']:,.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    results = {}
+    texts, gold, lengths, register, speakers, docs = demo_case()
+    dets, secs = ours(texts, register=register, speakers=speakers)
+    results["demo/pipeline"] = evaluate("demo", texts, gold, lengths, docs, dets, secs)
+    dets, secs = ours(texts, register=Register(), speakers=[])
+    results["demo/pipeline, no register"] = evaluate("demo", texts, gold, lengths, docs, dets, secs)
+    try:
+        dets, secs = presidio(texts)
+        results["demo/presidio"] = evaluate("demo", texts, gold, lengths, docs, dets, secs)
+    except ImportError:
+        print("presidio-analyzer not installed: Presidio columns skipped", file=sys.stderr)
+    if SYNTH.exists():
+        texts, gold, lengths, docs = synth_case()
+        dets, secs = ours(texts, register=Register(), speakers=[])
+        results["presidio-synth/pipeline"] = evaluate("synth", texts, gold, lengths, docs, dets, secs)
+        try:
+            dets, secs = presidio(texts)
+            results["presidio-synth/presidio"] = evaluate("synth", texts, gold, lengths, docs, dets, secs)
+        except ImportError:
+            pass
+    else:
+        print(f"{SYNTH} not found: presidio-synth skipped", file=sys.stderr)
+    print(table(results))
+    out = REPO / "bench" / "results" / "deid.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,527 @@
+"""REFI-QDA exchange (QDA-XML 1.0): codebooks (.qdc) and projects (.qdpx) that NVivo,
+ATLAS.ti, MAXQDA and QualCoder read, written from pseudonymised text only, and read back.
+
+- `.qdc`: one `CodeBook` XML document (namespace urn:QDA-XML:codebook:1.0).
+- `.qdpx`: a zip of `project.qde` (namespace urn:QDA-XML:project:1.0) and `sources/<guid>.txt`,
+  one UTF-8 plain-text file per transcript. Codings are `PlainTextSelection`s whose
+  `startPosition`/`endPosition` count characters (Unicode code points) into that text.
+
+GUIDs are uuid5 of the study name and a stable key (code id, transcript id, span), so the
+same run exported twice, or a re-run with the same results, yields the same GUIDs and a QDA
+package recognises the objects it has seen before.
+
+A code's description carries what our codebook holds beyond a name, in labelled paragraphs
+(`Include:`, `Exclude:`, `Examples:`, `Code id:`), so a codebook read back is the one written;
+a codebook from another package, without those labels, is read as name + definition with the
+name as id (as for codebook.csv).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pandas as pd
+
+from pipeline.errors import UserError
+from pipeline.io import atomic_path
+from pipeline.study import Code, Codebook
+
+CODEBOOK_NS = "urn:QDA-XML:codebook:1.0"
+PROJECT_NS = "urn:QDA-XML:project:1.0"
+ORIGIN = "pipeline (NLP-assisted theme discovery)"
+MACHINE_CODER = "machine"
+THEMES_ROOT = "candidate_themes"
+CODING_COLUMNS = ["transcript_id", "coder", "code", "start", "end"]
+_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:pipeline:refi-qda")
+_LABELS = ("Include:", "Exclude:", "Examples:", "Code id:")
+
+
+def stable_guid(*parts: str) -> str:
+    """A GUID that depends only on `parts` (e.g. study name, kind, key)."""
+    return str(uuid.uuid5(_NAMESPACE, "\x1f".join(parts)))
+
+
+# ---------------------------------------------------------------------------------------
+# Codes and their descriptions
+
+
+def code_description(code: Code) -> str:
+    """The definition, then labelled paragraphs for the rest of the code."""
+    paras = [code.definition.strip()] if code.definition.strip() else []
+    if code.include.strip():
+        paras.append(f"Include: {code.include.strip()}")
+    if code.exclude.strip():
+        paras.append(f"Exclude: {code.exclude.strip()}")
+    if code.examples:
+        # one JSON string per line: quotes keep their own line breaks and quote marks intact
+        paras.append("Examples:\n" + "\n".join(json.dumps(e, ensure_ascii=False) for e in code.examples))
+    paras.append(f"Code id: {code.code_id}")
+    return "\n\n".join(paras)
+
+
+def _parse_description(text: str, *, name: str) -> dict:
+    fields: dict = {"definition": [], "include": "", "exclude": "", "examples": (), "code_id": None}
+    for para in text.split("\n\n"):
+        if para.startswith("Include: "):
+            fields["include"] = para[len("Include: ") :]
+        elif para.startswith("Exclude: "):
+            fields["exclude"] = para[len("Exclude: ") :]
+        elif para.startswith("Examples:\n"):
+            try:
+                fields["examples"] = tuple(json.loads(x) for x in para.split("\n")[1:] if x.strip())
+            except json.JSONDecodeError:
+                fields["definition"].append(para)  # someone else's text that happens to start so
+        elif para.startswith("Code id: ") and "\n" not in para:
+            fields["code_id"] = para[len("Code id: ") :].strip()
+        else:
+            fields["definition"].append(para)
+    fields["definition"] = "\n\n".join(fields["definition"]).strip()
+    fields["code_id"] = fields["code_id"] or name
+    return fields
+
+
+def theme_codebook(cards: dict) -> Codebook:
+    """Candidate themes as codes under one non-codable root: label, keywords, exemplar quotes
+    (pseudonymised) and where each quote comes from."""
+    codes = [
+        Code(
+            code_id=THEMES_ROOT,
+            name="Candidate themes (machine)",
+            definition="Themes found by clustering segment embeddings; a starting point for review.",
+        )
+    ]
+    for card in cards["themes"]:
+        where = "; ".join(
+            f"{q['transcript_id']} turn {q['turn_id']} ({q['group']})" for q in card.get("quotes", [])
+        )
+        definition = (
+            f"Candidate theme {card['theme_id']}: {card['size']} segments. "
+            f"Keywords: {', '.join(card.get('keywords', []))}."
+        )
+        if where:
+            definition += f" Exemplar quotes from: {where}."
+        codes.append(
+            Code(
+                code_id=f"theme_{card['theme_id']}",
+                name=card["label"],
+                definition=definition,
+                examples=tuple(q["text"] for q in card.get("quotes", [])),
+                parent=THEMES_ROOT,
+            )
+        )
+    return Codebook(tuple(codes))
+
+
+def _children(codebook: Codebook) -> dict[str | None, list[Code]]:
+    kids: dict[str | None, list[Code]] = {}
+    for c in codebook.codes:
+        kids.setdefault(c.parent, []).append(c)
+    return kids
+
+
+def _code_elements(parent: ET.Element, ns: str, codebook: Codebook, *, study: str) -> None:
+    kids = _children(codebook)
+
+    def add(node: ET.Element, code: Code) -> None:
+        el = ET.SubElement(
+            node,
+            f"{{{ns}}}Code",
+            guid=stable_guid(study, "code", code.code_id),
+            name=code.name,
+            # grouping codes (parents) are not applied directly
+            isCodable="false" if code.code_id in kids else "true",
+        )
+        ET.SubElement(el, f"{{{ns}}}Description").text = code_description(code)
+        for child in kids.get(code.code_id, []):
+            add(el, child)
+
+    codes = ET.SubElement(parent, f"{{{ns}}}Codes")
+    for root in kids.get(None, []):
+        add(codes, root)
+
+
+def _read_codes(codes_el: ET.Element, ns: str) -> tuple[Codebook, dict[str, str]]:
+    """Codes in document order (parents before children) and a guid -> code id map."""
+    out: list[Code] = []
+    guid_to_id: dict[str, str] = {}
+
+    def walk(el: ET.Element, parent: str | None) -> None:
+        name = el.get("name") or ""
+        desc_el = el.find(f"{{{ns}}}Description")
+        f = _parse_description(desc_el.text or "" if desc_el is not None else "", name=name)
+        guid_to_id[(el.get("guid") or "").strip("{}").lower()] = f["code_id"]
+        out.append(
+            Code(
+                code_id=f["code_id"],
+                name=name,
+                definition=f["definition"],
+                include=f["include"],
+                exclude=f["exclude"],
+                examples=f["examples"],
+                parent=parent,
+            )
+        )
+        for child in el.findall(f"{{{ns}}}Code"):
+            walk(child, f["code_id"])
+
+    for el in codes_el.findall(f"{{{ns}}}Code"):
+        walk(el, None)
+    ids = [c.code_id for c in out]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise UserError(f"codebook: two codes share the id or name '{dup}'")
+    return Codebook(tuple(out)), guid_to_id
+
+
+def _xml_bytes(root: ET.Element, ns: str) -> bytes:
+    ET.register_namespace("", ns)
+    ET.indent(root)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def codebook_qdc(codebook: Codebook, *, study: str) -> bytes:
+    root = ET.Element(f"{{{CODEBOOK_NS}}}CodeBook", origin=ORIGIN)
+    _code_elements(root, CODEBOOK_NS, codebook, study=study)
+    return _xml_bytes(root, CODEBOOK_NS)
+
+
+def write_codebook_qdc(codebook: Codebook, path: Path, *, study: str) -> None:
+    """Write a REFI-QDA codebook (.qdc)."""
+    if not codebook.codes:
+        raise UserError(f"{path}: nothing to export (the codebook has no codes)")
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(codebook_qdc(codebook, study=study))
+
+
+def _parse_xml(data: bytes, where: str) -> ET.Element:
+    try:
+        return ET.fromstring(data)
+    except ET.ParseError as e:
+        raise UserError(f"{where}: not valid XML (line {e.position[0]})") from e
+
+
+def read_codebook_qdc(path: Path) -> Codebook:
+    """A REFI-QDA codebook (.qdc): codes with their hierarchy."""
+    if not path.exists():
+        raise UserError(f"{path}: codebook file not found")
+    root = _parse_xml(path.read_bytes(), str(path))
+    if root.tag != f"{{{CODEBOOK_NS}}}CodeBook":
+        raise UserError(f"{path}: expected a REFI-QDA CodeBook (namespace {CODEBOOK_NS})")
+    codes_el = root.find(f"{{{CODEBOOK_NS}}}Codes")
+    if codes_el is None:
+        raise UserError(f"{path}: the codebook has no Codes element")
+    try:
+        return _read_codes(codes_el, CODEBOOK_NS)[0]
+    except UserError as e:
+        raise UserError(f"{path}: {e}") from e
+
+
+# ---------------------------------------------------------------------------------------
+# Pseudonymised sources
+
+
+@dataclass(frozen=True)
+class Source:
+    """One transcript as exported: its text and where each turn's words start in it."""
+
+    transcript_id: str
+    text: str
+    turn_offsets: dict[int, int]
+
+
+def _speaker(role: str, participant_id: str) -> str:
+    # raw speaker labels are often names: never exported
+    return {"participant": participant_id, "interviewer": "Interviewer"}.get(role, "Note")
+
+
+def pseudonymised_sources(turns: pd.DataFrame) -> dict[str, Source]:
+    """Transcripts rebuilt from pseudonymised turns, one `Speaker: words` line per turn,
+    speakers named by participant id or role."""
+    out: dict[str, Source] = {}
+    for tid, rows in turns.sort_values(["transcript_id", "turn_id"]).groupby("transcript_id", sort=True):
+        pieces: list[str] = []
+        offsets: dict[int, int] = {}
+        pos = 0
+        for r in rows.itertuples(index=False):
+            prefix = f"{_speaker(r.role, r.participant_id)}: "
+            offsets[int(r.turn_id)] = pos + len(prefix)
+            line = prefix + r.text
+            pieces.append(line)
+            pos += len(line) + 1
+        out[str(tid)] = Source(str(tid), "\n".join(pieces) + "\n", offsets)
+    return out
+
+
+def pseudonymised_offset(position: int, spans: list[dict], *, side: str = "start") -> int:
+    """Map an offset in an original turn text to the pseudonymised one (the inverse of
+    pipeline.deid.pseudonymise.original_offset). A position inside a replaced span maps to the
+    placeholder's start (side="start") or end (side="end")."""
+    shift = 0
+    for s in sorted(spans, key=lambda s: s["start"]):
+        if position <= s["start"]:
+            break
+        if position < s["end"]:
+            base = s["start"] + shift
+            return base if side == "start" else base + len(s["replacement"])
+        shift += len(s["replacement"]) - (s["end"] - s["start"])
+    return position + shift
+
+
+def human_codings_to_sources(
+    codings: pd.DataFrame, turns: pd.DataFrame, sources: dict[str, Source]
+) -> tuple[pd.DataFrame, int]:
+    """Human codings (offsets into the ORIGINAL transcript text) moved onto the exported
+    pseudonymised sources. Returns the moved codings and how many spans covered no turn text
+    (e.g. a speaker label only) and so have nothing to point at."""
+    rows, unplaced = [], 0
+    by_tid = {str(t): g.sort_values("start") for t, g in turns.groupby("transcript_id")}
+    for c in codings.itertuples(index=False):
+        tt = by_tid.get(str(c.transcript_id))
+        src = sources.get(str(c.transcript_id))
+        if tt is None or src is None:
+            unplaced += 1
+            continue
+        inside = tt[(tt["end"] > c.start) & (tt["start"] < c.end)]
+        if inside.empty:
+            unplaced += 1
+            continue
+        first, last = inside.iloc[0], inside.iloc[-1]
+        # clamp to turn text: offsets that fall in a speaker label or line break move inwards
+        s_local = max(int(c.start), int(first["start"])) - int(first["start"])
+        e_local = min(int(c.end), int(last["end"])) - int(last["start"])
+        start = src.turn_offsets[int(first["turn_id"])] + pseudonymised_offset(
+            s_local, json.loads(first["spans"])
+        )
+        end = src.turn_offsets[int(last["turn_id"])] + pseudonymised_offset(
+            e_local, json.loads(last["spans"]), side="end"
+        )
+        rows.append((str(c.transcript_id), str(c.coder), str(c.code), start, end))
+    return pd.DataFrame(rows, columns=CODING_COLUMNS), unplaced
+
+
+def segment_codings(
+    segments: pd.DataFrame,
+    labels: pd.DataFrame,
+    sources: dict[str, Source],
+    *,
+    code_column: str,
+    coder: str = MACHINE_CODER,
+) -> pd.DataFrame:
+    """Machine labels of segments (`segment_id` + `code_column`) as spans of the sources."""
+    merged = labels.merge(segments, on="segment_id", how="inner")
+    starts = [
+        sources[t].turn_offsets[int(turn)] + int(s)
+        for t, turn, s in zip(merged["transcript_id"], merged["turn_id"], merged["start"], strict=True)
+    ]
+    ends = [
+        sources[t].turn_offsets[int(turn)] + int(e)
+        for t, turn, e in zip(merged["transcript_id"], merged["turn_id"], merged["end"], strict=True)
+    ]
+    return pd.DataFrame(
+        {
+            "transcript_id": merged["transcript_id"].astype(str),
+            "coder": coder,
+            "code": merged[code_column].astype(str),
+            "start": pd.Series(starts, dtype="int64"),
+            "end": pd.Series(ends, dtype="int64"),
+        }
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Projects
+
+
+def project_qde(
+    *,
+    study: str,
+    sources: dict[str, str],
+    codebook: Codebook,
+    codings: pd.DataFrame,
+    participants: pd.DataFrame | None = None,
+) -> tuple[bytes, dict[str, str]]:
+    """The project.qde XML and the source file names (sources/<guid>.txt) it points to."""
+    p = f"{{{PROJECT_NS}}}"
+    root = ET.Element(f"{p}Project", name=study, origin=ORIGIN)
+    known = {c.code_id for c in codebook.codes}
+    unknown = sorted(set(codings["code"]) - known)
+    if unknown:
+        raise UserError(f"codings use code '{unknown[0]}', which is not in the exported codebook")
+    missing = sorted(set(codings["transcript_id"]) - set(sources))
+    if missing:
+        raise UserError(f"codings name transcript '{missing[0]}', which has no source text")
+    coders = sorted(set(codings["coder"]))
+    if coders:
+        users = ET.SubElement(root, f"{p}Users")
+        for name in coders:
+            ET.SubElement(users, f"{p}User", guid=stable_guid(study, "user", name), name=name)
+    if codebook.codes:
+        _code_elements(ET.SubElement(root, f"{p}CodeBook"), PROJECT_NS, codebook, study=study)
+    var_guid = stable_guid(study, "variable", "group")
+    if participants is not None and len(participants):
+        variables = ET.SubElement(root, f"{p}Variables")
+        var = ET.SubElement(variables, f"{p}Variable", guid=var_guid, name="group", typeOfVariable="Text")
+        ET.SubElement(var, f"{p}Description").text = "Participant group (stakeholder type)"
+        cases = ET.SubElement(root, f"{p}Cases")
+        for r in participants.sort_values("participant_id").itertuples(index=False):
+            case = ET.SubElement(
+                cases, f"{p}Case", guid=stable_guid(study, "case", r.participant_id), name=r.participant_id
+            )
+            value = ET.SubElement(case, f"{p}VariableValue")
+            ET.SubElement(value, f"{p}VariableRef", targetGUID=var_guid)
+            ET.SubElement(value, f"{p}TextValue").text = r.group
+            if r.transcript_id in sources:
+                ET.SubElement(case, f"{p}SourceRef", targetGUID=stable_guid(study, "source", r.transcript_id))
+    files: dict[str, str] = {}
+    src_el = ET.SubElement(root, f"{p}Sources")
+    for tid in sorted(sources):
+        guid = stable_guid(study, "source", tid)
+        files[f"sources/{guid}.txt"] = sources[tid]
+        ts = ET.SubElement(
+            src_el, f"{p}TextSource", guid=guid, name=tid, plainTextPath=f"internal://{guid}.txt"
+        )
+        spans = codings[codings["transcript_id"] == tid]
+        for (start, end), group in sorted(spans.groupby(["start", "end"]), key=lambda kv: kv[0]):
+            if not 0 <= start < end <= len(sources[tid]):
+                raise UserError(f"a coding of transcript '{tid}' lies outside its text ({start}-{end})")
+            sel_guid = stable_guid(study, "selection", tid, str(start), str(end))
+            sel = ET.SubElement(
+                ts, f"{p}PlainTextSelection", guid=sel_guid, startPosition=str(start), endPosition=str(end)
+            )
+            for coder, code in sorted(set(zip(group["coder"], group["code"], strict=True))):
+                coding = ET.SubElement(
+                    sel,
+                    f"{p}Coding",
+                    guid=stable_guid(study, "coding", sel_guid, coder, code),
+                    creatingUser=stable_guid(study, "user", coder),
+                )
+                ET.SubElement(coding, f"{p}CodeRef", targetGUID=stable_guid(study, "code", code))
+    return _xml_bytes(root, PROJECT_NS), files
+
+
+def write_project_qdpx(
+    path: Path,
+    *,
+    study: str,
+    sources: dict[str, str],
+    codebook: Codebook,
+    codings: pd.DataFrame,
+    participants: pd.DataFrame | None = None,
+) -> None:
+    """Write a REFI-QDA project (.qdpx): project.qde plus one text file per source.
+
+    `codings` (transcript_id, coder, code, start, end) hold offsets into `sources`' texts.
+    """
+    qde, files = project_qde(
+        study=study, sources=sources, codebook=codebook, codings=codings, participants=participants
+    )
+    with atomic_path(path) as tmp:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
+            # fixed timestamps: the same project gives the same bytes
+            z.writestr(zipfile.ZipInfo("project.qde", date_time=(1980, 1, 1, 0, 0, 0)), qde)
+            for name in sorted(files):
+                z.writestr(
+                    zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), files[name].encode("utf-8")
+                )
+
+
+def _read_source_text(z: zipfile.ZipFile, ts: ET.Element, where: str) -> str:
+    content = ts.find(f"{{{PROJECT_NS}}}PlainTextContent")
+    if content is not None:
+        return content.text or ""
+    ref = ts.get("plainTextPath") or ""
+    if not ref:
+        raise UserError(f"{where}: TextSource '{ts.get('name')}' has neither text nor a plainTextPath")
+    name = ref.removeprefix("internal://")
+    by_lower = {n.lower(): n for n in z.namelist()}
+    member = by_lower.get(f"sources/{name}".lower())
+    if member is None:
+        raise UserError(f"{where}: source file '{name}' named by '{ts.get('name')}' is not in the archive")
+    try:
+        return z.read(member).decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{where}: source file '{name}' is not UTF-8 text") from e
+
+
+def _open_project(path: Path) -> tuple[zipfile.ZipFile, ET.Element]:
+    if not path.exists():
+        raise UserError(f"{path}: project file not found")
+    try:
+        z = zipfile.ZipFile(path)
+    except zipfile.BadZipFile as e:
+        raise UserError(f"{path}: not a .qdpx (zip) archive") from e
+    qde = next((n for n in z.namelist() if n.lower().endswith(".qde")), None)
+    if qde is None:
+        raise UserError(f"{path}: no project.qde in the archive")
+    root = _parse_xml(z.read(qde), f"{path}:{qde}")
+    if root.tag != f"{{{PROJECT_NS}}}Project":
+        raise UserError(f"{path}: expected a REFI-QDA Project (namespace {PROJECT_NS})")
+    return z, root
+
+
+def read_project_qdpx(path: Path) -> tuple[Codebook, pd.DataFrame, dict[str, str]]:
+    """A REFI-QDA project: its codebook, its text codings (transcript_id = source name, coder
+    = user name, code = code id, start/end = offsets into the source text) and source texts."""
+    z, root = _open_project(path)
+    p = f"{{{PROJECT_NS}}}"
+    with z:
+        users = {
+            (u.get("guid") or "").strip("{}").lower(): u.get("name") or u.get("id") or "unknown"
+            for u in root.iter(f"{p}User")
+        }
+        cb_el = root.find(f"{p}CodeBook/{p}Codes")
+        codebook, guid_to_id = (Codebook(), {}) if cb_el is None else _read_codes(cb_el, PROJECT_NS)
+        sources: dict[str, str] = {}
+        rows = []
+        for ts in root.iter(f"{p}TextSource"):
+            if ts.get("name") in (None, ""):
+                raise UserError(f"{path}: a TextSource has no name (used as transcript_id)")
+            tid = ts.get("name")
+            if tid in sources:
+                raise UserError(f"{path}: two TextSources are named '{tid}'")
+            sources[tid] = _read_source_text(z, ts, str(path))
+            for sel in ts.findall(f"{p}PlainTextSelection"):
+                start, end = int(sel.get("startPosition")), int(sel.get("endPosition"))
+                for coding in sel.findall(f"{p}Coding"):
+                    ref = coding.find(f"{p}CodeRef")
+                    target = (ref.get("targetGUID") if ref is not None else "").strip("{}").lower()
+                    if target not in guid_to_id:
+                        raise UserError(f"{path}: a coding in '{tid}' refers to an unknown code {target}")
+                    user = (coding.get("creatingUser") or sel.get("creatingUser") or "").strip("{}").lower()
+                    rows.append((tid, users.get(user, "unknown"), guid_to_id[target], start, end))
+    codings = pd.DataFrame(rows, columns=CODING_COLUMNS).astype({"start": "int64", "end": "int64"})
+    return codebook, codings, sources
+
+
+def read_project_cases(path: Path) -> pd.DataFrame:
+    """Cases of a REFI-QDA project as participants: transcript_id, participant_id, group
+    (the `group` case variable; empty where a case has none)."""
+    z, root = _open_project(path)
+    p = f"{{{PROJECT_NS}}}"
+    with z:
+        names = {
+            (ts.get("guid") or "").strip("{}").lower(): ts.get("name") for ts in root.iter(f"{p}TextSource")
+        }
+        variables = {
+            (v.get("guid") or "").strip("{}").lower(): v.get("name") for v in root.iter(f"{p}Variable")
+        }
+        rows = []
+        for case in root.iter(f"{p}Case"):
+            group = ""
+            for vv in case.findall(f"{p}VariableValue"):
+                ref = vv.find(f"{p}VariableRef")
+                if (
+                    ref is not None
+                    and variables.get((ref.get("targetGUID") or "").strip("{}").lower()) == "group"
+                ):
+                    group = vv.findtext(f"{p}TextValue") or ""
+            for sref in case.findall(f"{p}SourceRef"):
+                tid = names.get((sref.get("targetGUID") or "").strip("{}").lower())
+                if tid is not None:
+                    rows.append((tid, case.get("name") or "", group))
+    return pd.DataFrame(rows, columns=["transcript_id", "participant_id", "group"])

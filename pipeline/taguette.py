@@ -1,0 +1,174 @@
+"""Import a Taguette project: its database (`.sqlite3`) or its tag CSV export.
+
+Taguette stores each document as HTML and each highlight as (start_offset, end_offset)
+counted in UTF-8 BYTES into the document's text after HTML tags are stripped and
+entities unescaped. We convert those to character offsets into that same plain text, so
+the spans line up with `text[start:end]` in Python, as every other codings source does.
+
+Taguette has no notion of coders (a project is coded by whoever is logged in); the coder
+is a parameter, default "taguette".
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.errors import UserError
+from pipeline.io import read_csv
+from pipeline.study import Code, Codebook
+
+_TAG = re.compile(r"<[^>]*>")
+_BLOCK_END = re.compile(r"</p>|<br\s*/?>", re.IGNORECASE)
+
+
+def html_to_text(contents: str) -> str:
+    """The plain text Taguette counts offsets in: tags stripped, entities unescaped."""
+    return html.unescape(_TAG.sub("", contents))
+
+
+def byte_to_char_offsets(text: str) -> list[int]:
+    """`table[b]` = the character index at UTF-8 byte `b` (len = bytes + 1)."""
+    table: list[int] = []
+    for i, ch in enumerate(text):
+        table.extend([i] * len(ch.encode("utf-8")))
+    table.append(len(text))
+    return table
+
+
+def document_id_from_name(name: str) -> str:
+    """A transcript id from a Taguette document name: its file stem ("P2_GMT2021.odt" -> "P2_GMT2021")."""
+    return Path(name).stem
+
+
+def read_taguette_db(
+    path: Path, *, coder: str = "taguette", project_id: int | None = None
+) -> tuple[Codebook, pd.DataFrame, dict[str, str], dict[str, int]]:
+    """(codebook, codings, transcript texts, counts) from a Taguette project database.
+
+    Codings: transcript_id, coder, code, start, end (character offsets into the text).
+    Highlights with no tag, or whose byte offsets fall outside the document or inside a
+    multi-byte character, are skipped and counted in `counts` (highlights in = used + skipped).
+    """
+    if not path.exists():
+        raise UserError(f"{path}: Taguette database not found")
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            projects = [r[0] for r in con.execute("SELECT id FROM projects ORDER BY id")]
+            if project_id is None:
+                if len(projects) != 1:
+                    raise UserError(f"{path}: {len(projects)} Taguette projects; name one with project_id")
+                project_id = projects[0]
+            elif project_id not in projects:
+                raise UserError(f"{path}: no Taguette project with id {project_id}")
+            tags = con.execute(
+                "SELECT id, path, description FROM tags WHERE project_id = ? ORDER BY path", (project_id,)
+            ).fetchall()
+            docs = con.execute(
+                "SELECT id, name, contents FROM documents WHERE project_id = ? ORDER BY id", (project_id,)
+            ).fetchall()
+            highlights = con.execute(
+                "SELECT h.id, h.document_id, h.start_offset, h.end_offset, t.path "
+                "FROM highlights h JOIN documents d ON d.id = h.document_id "
+                "LEFT JOIN highlight_tags ht ON ht.highlight_id = h.id "
+                "LEFT JOIN tags t ON t.id = ht.tag_id "
+                "WHERE d.project_id = ? ORDER BY h.id, t.path",
+                (project_id,),
+            ).fetchall()
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as e:
+        raise UserError(f"{path}: not a readable Taguette database ({e})") from e
+
+    codebook = Codebook(tuple(Code(code_id=p, name=p, definition=d or "") for _, p, d in tags))
+    texts: dict[str, str] = {}
+    tables: dict[int, list[int]] = {}
+    names: dict[int, str] = {}
+    for doc_id, name, contents in docs:
+        tid = document_id_from_name(name)
+        if tid in texts:
+            raise UserError(f"{path}: two documents named '{tid}'; rename one in Taguette")
+        texts[tid] = html_to_text(contents)
+        tables[doc_id] = byte_to_char_offsets(texts[tid])
+        names[doc_id] = tid
+    rows, untagged, bad_offsets = [], 0, 0
+    for _hid, doc_id, start, end, tag in highlights:
+        table = tables[doc_id]
+        if tag is None:
+            untagged += 1
+            continue
+        if not (0 <= start < end < len(table)) or _splits_char(table, start) or _splits_char(table, end):
+            bad_offsets += 1
+            continue
+        rows.append((names[doc_id], coder, tag, table[start], table[end]))
+    codings = pd.DataFrame(rows, columns=["transcript_id", "coder", "code", "start", "end"])
+    counts = {
+        "rows_in": len(highlights),
+        "used": len(rows),
+        "skipped_untagged_highlight": untagged,
+        "skipped_offsets_out_of_range": bad_offsets,
+    }
+    return codebook, codings, texts, counts
+
+
+def _splits_char(table: list[int], b: int) -> bool:
+    """True when byte `b` falls inside a multi-byte character (not on its first byte)."""
+    return 0 < b < len(table) - 1 and table[b] == table[b - 1]
+
+
+def read_taguette_csv(path: Path, *, coder: str = "taguette") -> pd.DataFrame:
+    """Taguette's "export tags" CSV (id, document, tag, content) as transcript_id, coder, code, quote.
+
+    The export has no offsets; a caller that needs spans locates `quote` in the text
+    (see `locate_quotes`).
+    """
+    df = read_csv(path, ("document", "tag", "content"))
+    return pd.DataFrame(
+        {
+            "transcript_id": [document_id_from_name(d) for d in df["document"]],
+            "coder": coder,
+            "code": df["tag"].str.strip(),
+            "quote": df["content"],
+        }
+    )
+
+
+def locate_quotes(codings: pd.DataFrame, texts: dict[str, str]) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Give quote-only codings start/end offsets by finding each quote in its transcript.
+
+    Whitespace differences are tolerated. Each repeat of the same quote in a transcript
+    takes the next occurrence. Quotes whose transcript is unknown or that are not found
+    are skipped and counted.
+    """
+    rows, unknown, missing = [], 0, 0
+    cursor: dict[tuple[str, str], int] = {}
+    for r in codings.itertuples(index=False):
+        text = texts.get(r.transcript_id)
+        if text is None:
+            unknown += 1
+            continue
+        words = r.quote.split()
+        if not words:
+            missing += 1
+            continue
+        pattern = re.compile(r"\s+".join(re.escape(w) for w in words))
+        key = (r.transcript_id, r.quote)
+        m = pattern.search(text, cursor.get(key, 0)) or pattern.search(text)
+        if m is None:
+            missing += 1
+            continue
+        cursor[key] = m.end()
+        rows.append((r.transcript_id, r.coder, r.code, m.start(), m.end()))
+    out = pd.DataFrame(rows, columns=["transcript_id", "coder", "code", "start", "end"])
+    counts = {
+        "rows_in": len(codings),
+        "used": len(rows),
+        "skipped_unknown_transcript": unknown,
+        "skipped_quote_not_found": missing,
+    }
+    return out, counts

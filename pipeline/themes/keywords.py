@@ -1,0 +1,134 @@
+"""Keywords and readable labels for themes: c-TF-IDF, refined by KeyBERT-inspired and MMR.
+
+BERTopic computes the representations in its "manual" mode: the clustering is ours (passed
+as labels), BERTopic only builds the class-based TF-IDF and the representation models on top.
+The embedding model behind KeyBERTInspired and MaximalMarginalRelevance is pipeline.embed
+(an installed package, never a download).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+# Spoken-English fillers that c-TF-IDF would otherwise rank as keywords.
+FILLERS = frozenset(
+    """
+    um er erm uh mm hmm yeah yes oh okay ok like know mean sort kind just really actually think
+    thing things got get bit lot don didn doesn isn wasn weren ve ll re going gonna said say
+    right well quite probably maybe guess stuff way did does doing done want wanted make
+    made come came went go goes little sure lots able pretty definitely especially
+    """.split()
+)
+_PLACEHOLDER = re.compile(r"\[[A-Z_]+(?:_\d+)?\]")
+_CLITIC = re.compile(r"(?<=\w)['\u2019]\w+")
+
+
+def keyword_text(text: str) -> str:
+    """Text for keyword extraction: placeholders and clitics ("'s", "n't") removed."""
+    return _CLITIC.sub("", _PLACEHOLDER.sub(" ", text))
+
+
+def vectorizer(n_docs: int):
+    """Unigrams and bigrams without stop words and fillers.
+
+    c-TF-IDF counts over one document per theme, so ``min_df`` must stay 1: a higher floor
+    would drop exactly the words found in one theme only, the ones that name it. (`n_docs`
+    is kept for the signature; the vocabulary is bounded by the number of themes anyway.)
+    """
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
+
+    del n_docs
+    return CountVectorizer(
+        stop_words=sorted(ENGLISH_STOP_WORDS | FILLERS),
+        ngram_range=(1, 2),
+        min_df=1,
+        token_pattern=r"(?u)\b[^\W\d_][^\W\d_]+\b",
+    )
+
+
+class PipelineEmbedder:
+    """A BERTopic embedding backend that calls pipeline.embed (no model download)."""
+
+    def __new__(cls, model: str, batch_size: int = 64):
+        from bertopic.backend import BaseEmbedder
+
+        class _Embedder(BaseEmbedder):
+            def embed(self, documents, verbose=False):  # noqa: ARG002 - BERTopic's signature
+                from pipeline.embed import embed_texts
+
+                return embed_texts(list(documents), model=model, batch_size=batch_size, cache_dir=None)
+
+        return _Embedder()
+
+
+def theme_keywords(
+    texts: list[str],
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    *,
+    top_n: int,
+    method: str,
+    embed_model: str | None,
+    seed: int,
+) -> dict[int, list[str]]:
+    """Keywords per theme id (unassigned units, -1, are left out)."""
+    from bertopic import BERTopic
+    from bertopic.cluster import BaseCluster
+    from bertopic.dimensionality import BaseDimensionalityReduction
+
+    labels = np.asarray(labels)
+    themes = sorted(set(labels.tolist()) - {-1})
+    if not themes:
+        return {}
+    docs = [keyword_text(t) for t in texts]
+    representation = None
+    embedder = None
+    if method == "keybert_mmr" and embed_model is not None:
+        from bertopic.representation import KeyBERTInspired, MaximalMarginalRelevance
+
+        embedder = PipelineEmbedder(embed_model)
+        # KeyBERT-inspired re-ranks c-TF-IDF candidates by similarity to the theme's
+        # representative texts; MMR then removes near-synonyms so the keywords differ.
+        representation = [
+            KeyBERTInspired(top_n_words=2 * top_n, nr_candidate_words=40, random_state=seed),
+            MaximalMarginalRelevance(diversity=0.3, top_n_words=top_n),
+        ]
+    model = BERTopic(
+        embedding_model=embedder,
+        umap_model=BaseDimensionalityReduction(),
+        hdbscan_model=BaseCluster(),
+        vectorizer_model=vectorizer(len(docs)),
+        representation_model=representation,
+        top_n_words=max(top_n, 10),
+        calculate_probabilities=False,
+    )
+    try:
+        model.fit_transform(docs, embeddings=embeddings, y=labels)
+    except ValueError:
+        # Every text reduced to stop words (e.g. "yes", "no idea"): nothing to rank.
+        return {t: [] for t in themes}
+    return {int(t): [w for w, _ in (model.get_topic(int(t)) or []) if w][:top_n] for t in themes}
+
+
+def theme_label(keywords: list[str], *, n_words: int = 3) -> str:
+    """A short readable label: the top keyphrases, a word already inside a kept phrase skipped."""
+    kept: list[str] = []
+    for word in keywords:
+        if any(word in k.split() or k in word.split() for k in kept):
+            # "waiting" after "waiting list" adds nothing; "waiting list" after "waiting"
+            # replaces it.
+            if " " in word:
+                at = next(i for i, k in enumerate(kept) if k in word.split())
+                kept = [
+                    word if i == at else k for i, k in enumerate(kept) if i == at or k not in word.split()
+                ]
+            continue
+        kept.append(word)
+        if len(kept) == n_words:
+            break
+    if not kept:
+        return "unlabelled"
+    label = ", ".join(kept[:n_words])
+    return label[0].upper() + label[1:]

@@ -1,0 +1,46 @@
+"""Stability of a theme partition across seeds: ARI between runs, per-theme best-match Jaccard."""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+
+
+def best_match_jaccard(reference: np.ndarray, other: np.ndarray) -> dict[int, float]:
+    """For each theme of `reference`, the highest Jaccard overlap with any theme of `other`
+    (membership sets over the same units; unassigned units, -1, belong to no theme)."""
+    reference, other = np.asarray(reference), np.asarray(other)
+    out: dict[int, float] = {}
+    other_ids = sorted(set(other.tolist()) - {-1})
+    for t in sorted(set(reference.tolist()) - {-1}):
+        members = reference == t
+        best = 0.0
+        for u in other_ids:
+            theirs = other == u
+            union = int((members | theirs).sum())
+            if union:
+                best = max(best, int((members & theirs).sum()) / union)
+        out[int(t)] = best
+    return out
+
+
+def stability_report(runs: list[np.ndarray], *, unstable_below: float) -> dict:
+    """ARI between every pair of runs; per theme of the first run, the mean best-match Jaccard
+    over the other runs, and whether that falls below `unstable_below`."""
+    from sklearn.metrics import adjusted_rand_score
+
+    if len(runs) < 2:
+        return {"runs": len(runs), "ari_mean": None, "ari_min": None, "themes": {}}
+    aris = [float(adjusted_rand_score(a, b)) for a, b in combinations(runs, 2)]
+    matches = [best_match_jaccard(runs[0], other) for other in runs[1:]]
+    themes = {}
+    for t in matches[0]:
+        score = float(np.mean([m[t] for m in matches]))
+        themes[t] = {"jaccard": score, "unstable": score < unstable_below}
+    return {
+        "runs": len(runs),
+        "ari_mean": float(np.mean(aris)),
+        "ari_min": float(np.min(aris)),
+        "themes": themes,
+    }

@@ -1,0 +1,130 @@
+"""The notebooks run headless (nbclient + ipykernel) against a small run's outputs, and the
+review notebook's saved decisions change the report without re-running discovery."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from conftest import FAST, make_study
+from nbclient import NotebookClient
+
+from pipeline import report as report_stage
+from pipeline.config import load_params
+from pipeline.io import read_json
+from pipeline.report.experiments import experiment_runs, kappa_by_experiment, varying_params
+from pipeline.review import REVIEW_FILE, load_review
+from pipeline.runner import run_all
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("notebooks")
+    study = make_study(root)
+    params = load_params(None, FAST)
+    return study, run_all(params, study=study, out=root / "out"), params
+
+
+def execute(name: str, monkeypatch, **env: str) -> nbformat.NotebookNode:
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+    ).execute()
+    return nb
+
+
+def _text(nb: nbformat.NotebookNode) -> str:
+    out = []
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            out.append(o.get("text", "") + str(o.get("data", {}).get("text/plain", "")))
+    return "\n".join(out)
+
+
+def test_review_notebook_saves_decisions_that_change_the_report(small_run, monkeypatch):
+    study, lay, params = small_run
+    before = read_json(lay.cards)
+    nb = execute(
+        "01-review-themes.ipynb",
+        monkeypatch,
+        PIPELINE_RUN_DIR=str(lay.root),
+        PIPELINE_STUDY_DIR=str(study),
+        PIPELINE_SAVE_REVIEW="1",
+    )
+    assert "saved" in _text(nb)
+    review = load_review(study / REVIEW_FILE)
+    assert [d.action for d in review.decisions][0] == "merge"
+    assert "rename" in [d.action for d in review.decisions]
+    merged = review.decisions[0].themes[0]
+    # the report stage alone picks the decisions up
+    report_stage.run(
+        params,
+        study=study,
+        metrics_dir=lay.metrics,
+        cards_path=lay.cards,
+        assignments_path=lay.assignments,
+        segments_path=lay.segments,
+        embeddings_path=lay.embeddings,
+        codes_path=lay.codes,
+        turns_path=lay.deid_turns,
+        out=lay.report,
+        exports_dir=lay.exports,
+    )
+    html = lay.report.read_text(encoding="utf-8")
+    assert f"Theme {merged}: Reviewed:" in html
+    assert read_json(lay.cards) == before  # discovery's cards untouched
+
+
+def test_agreement_notebook_runs(small_run, monkeypatch, tmp_path):
+    study, lay, _ = small_run
+    nb = execute(
+        "02-agreement.ipynb",
+        monkeypatch,
+        PIPELINE_RUN_DIR=str(lay.root),
+        PIPELINE_STUDY_DIR=str(study),
+        PIPELINE_REPO_DIR=str(tmp_path),  # not a DVC repository: the notebook says so
+    )
+    text = _text(nb)
+    assert "communication" in text and "gap_to_ceiling" in text
+    assert "no experiments to compare" in text
+
+
+def _entry(name, rev, threshold, kappa, experiments=()):
+    return {
+        "rev": rev,
+        "name": name,
+        "data": {
+            "rev": rev,
+            "params": {"params.yaml": {"data": {"seed": 42, "coding": {"threshold": threshold}}}},
+            "metrics": {
+                "metrics/agreement.json": {
+                    "data": {
+                        "per_code": {"a": {"cohen_kappa": kappa, "f1": 0.5}},
+                        "human": {"A_vs_B": {"per_code": {"a": {"cohen_kappa": 0.8}}}},
+                    }
+                }
+            },
+        },
+        "experiments": [{"revs": list(experiments)}] if experiments else None,
+    }
+
+
+def test_experiment_runs_from_dvc_exp_show():
+    """The shape `dvc exp show --json` prints: commits with their experiments nested."""
+    shown = [
+        {"rev": "workspace", "name": None, "data": None, "error": {"msg": "x"}, "experiments": None},
+        _entry("main", "a" * 40, 0.35, 0.2, experiments=[_entry("exp-1", "b" * 40, 0.5, 0.4)]),
+    ]
+    runs = experiment_runs(shown)
+    assert [r["name"] for r in runs] == ["main", "exp-1"] and runs[1]["baseline"] == "main"
+    assert varying_params(runs) == ["coding.threshold"]
+    table = kappa_by_experiment(runs)
+    assert table[["run", "machine_kappa", "human_kappa", "coding.threshold"]].values.tolist() == [
+        ["main", 0.2, 0.8, 0.35],
+        ["exp-1", 0.4, 0.8, 0.5],
+    ]
