@@ -119,7 +119,9 @@ def baseline(kind: str, X_tr, y_tr: list[set[str]], X_te, codes: list[str]) -> l
 
 
 def long(ids: list[str], labels: list[set[str]]) -> pd.DataFrame:
-    return pd.DataFrame([(i, c) for i, s in zip(ids, labels, strict=True) for c in s], columns=["id", "code"])
+    return pd.DataFrame(
+        [(i, c) for i, s in zip(ids, labels, strict=True) for c in sorted(s)], columns=["id", "code"]
+    )
 
 
 def evaluate(name: str, units, labels, book, *, seeds: int) -> dict:

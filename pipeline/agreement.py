@@ -322,6 +322,20 @@ def human_segment_codes(segments: pd.DataFrame, codings: pd.DataFrame, *, min_ov
     return df.sort_values("overlap", ascending=False).drop_duplicates(["id", "coder", "code"])
 
 
+def spans_reaching_no_segment(segments: pd.DataFrame, codings: pd.DataFrame) -> int:
+    """How many coded spans overlap no segment at all (by even one character)."""
+    n = 0
+    bounds = {
+        t: (g["orig_start"].to_numpy(), g["orig_end"].to_numpy())
+        for t, g in segments.groupby("transcript_id")
+    }
+    for span in codings.itertuples(index=False):
+        starts, ends = bounds.get(span.transcript_id, (np.array([]), np.array([])))
+        if not np.any((np.minimum(ends, span.end) - np.maximum(starts, span.start)) > 0):
+            n += 1
+    return n
+
+
 # ---------------------------------------------------------------- the report
 
 
@@ -500,7 +514,12 @@ def run(
         labelled["code"] = labelled["code"].fillna(NO_CODE)
         confusion_rows = theme_code_confusion(labelled["theme_id"].tolist(), labelled["code"].tolist())
     if input_report is not None:
-        report["input"] = input_report
+        report["input"] = dict(input_report)
+    if not codings.empty:
+        # spans past the end of a transcript, or over interviewer turns only, reach no segment
+        report.setdefault("input", {})["spans_reaching_no_segment"] = spans_reaching_no_segment(
+            segments, codings
+        )
     write_json(out, report)
     if plot is not None:
         write_json(plot, per_code_plot(report))

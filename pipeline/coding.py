@@ -30,7 +30,12 @@ Evidence: the most similar training unit with that code (its id, never its text)
 human codings by CROSS-FITTING over transcripts: transcripts are split into `coding.folds`
 groups; each group's segments are coded by a model trained on the other groups only, so
 every reported machine code comes from a model that never saw that transcript. Transcripts
-with no human codings are coded by a model trained on all coded transcripts.
+with no human codings are coded by a model trained on all coded transcripts. With
+`coding.method: auto` the stage is few-shot when a coder coded at least two transcripts.
+
+**Turn context** (`coding.context: turn`, pipeline only): human coders code passages, so a
+segment is represented together with its whole turn (see `with_turn_context`); the CSV
+contract codes each row on its own.
 """
 
 from __future__ import annotations
@@ -487,7 +492,9 @@ def run(
     else:
         embed = _embedder(params, progress)
         has_codings = codings is not None and not codings.empty
-        method = opts.method if opts.method != "auto" else ("few_shot" if has_codings else "zero_shot")
+        # auto: few-shot needs at least two coded transcripts to cross-fit; else zero-shot
+        enough = has_codings and codings.groupby("coder")["transcript_id"].nunique().max() >= 2
+        method = opts.method if opts.method != "auto" else ("few_shot" if enough else "zero_shot")
         if method == "few_shot":
             if not has_codings:
                 raise UserError("params coding.method=few_shot: the study has no human codings to learn from")

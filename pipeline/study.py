@@ -245,7 +245,8 @@ def _codings_files(study: Path) -> list[Path]:
     found = [study / "codings.csv"] if (study / "codings.csv").exists() else []
     found += sorted(study.glob("*.qdpx"))
     found += sorted(study.glob("*.sqlite3"))
-    found += sorted(p for p in study.glob("*.csv") if p.name in ("tags.csv", "taguette_tags.csv"))
+    if not any(p.suffix == ".sqlite3" for p in found):  # an export of the same database: not twice
+        found += sorted(p for p in study.glob("*.csv") if p.name in ("tags.csv", "taguette_tags.csv"))
     return found
 
 

@@ -219,3 +219,21 @@ def test_harmonic_purity_and_mappings():
     assert m["themes_no_code_covers"] == ["2"]  # no code holds half of theme 2
     assert m["codes_no_theme_covers"] == ["b", "c", "d", "e", "f"]
     assert m["many_to_one_accuracy"] == pytest.approx(5 / 8)  # themes 0, 1: 2 each; theme 2: 1
+
+
+def test_spans_reaching_no_segment_are_counted():
+    from pipeline.agreement import spans_reaching_no_segment
+
+    segments = pd.DataFrame(
+        {"segment_id": ["s1"], "transcript_id": ["T1"], "orig_start": [0], "orig_end": [100]}
+    )
+    codings = pd.DataFrame(
+        {
+            "transcript_id": ["T1", "T1", "T2"],
+            "coder": ["A"] * 3,
+            "code": ["c"] * 3,
+            "start": [90, 500, 0],
+            "end": [120, 600, 10],
+        }
+    )
+    assert spans_reaching_no_segment(segments, codings) == 2  # past the end; a transcript with no segments

@@ -148,3 +148,31 @@ def test_training_csv_allows_several_codes_and_none(tmp_path):
     path.write_text("id,text,code\n1,alpha,parent\n")
     with pytest.raises(UserError, match="line 2: code not in the codebook's leaf codes"):
         read_training(path, BOOK)
+
+
+def test_csv_contract_with_training_rows_is_few_shot(tmp_path):
+    from pipeline.coding import run_csv
+    from pipeline.config import load_params
+
+    (tmp_path / "book.csv").write_text(
+        "name,description\nmoney,Funding and budgets\nwait,Waiting lists and delays\n"
+    )
+    train = ["id,text,code"]
+    for i in range(6):
+        train.append(f"m{i},The budget for next year was cut by {i} percent,money")
+        train.append(f"w{i},Families waited {i + 2} months on the waiting list,wait")
+    (tmp_path / "train.csv").write_text("\n".join(train) + "\n")
+    (tmp_path / "in.csv").write_text(
+        "id,text\n1,The funding and the budget ran out\n2,We waited months on the list\n"
+    )
+    params = load_params(None, [f"embed.cache_dir={tmp_path / 'cache'}"])
+    info = run_csv(
+        params,
+        in_path=tmp_path / "in.csv",
+        codebook_path=tmp_path / "book.csv",
+        out=tmp_path / "out.csv",
+        train=tmp_path / "train.csv",
+    )
+    out = pd.read_csv(tmp_path / "out.csv", dtype=str)
+    assert info["method"] == "few_shot" and list(out.columns) == ["id", "code", "score"]
+    assert out[["id", "code"]].values.tolist() == [["1", "money"], ["2", "wait"]]

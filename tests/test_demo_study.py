@@ -147,5 +147,10 @@ def test_register_lists_only_what_consent_records_know():
     assert "Little Roots" in terms and "Helen Okafor" in terms
     assert "Poppy" not in terms and "Reading" not in terms
     assert {e.role for e in register.entries if e.label == "PERSON"} == {
-        "parent", "clinician", "referrer", "commissioner", "staff"}
+        "parent",
+        "clinician",
+        "referrer",
+        "commissioner",
+        "staff",
+    }
     assert yaml.safe_load((DEMO / "study.yaml").read_text())["interviewer_labels"] == ["Interviewer"]
