@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline.errors import UserError
+from pipeline.io import read_yaml
 
 
 class _Section(BaseModel):
@@ -133,15 +134,8 @@ def load_params(path: Path | None = None, overrides: list[str] | tuple[str, ...]
     data: dict[str, Any] = {}
     source = "defaults"
     if path is not None:
-        if not path.exists():
-            raise UserError(f"{path}: params file not found")
         source = str(path)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as e:
-            line = getattr(getattr(e, "problem_mark", None), "line", None)
-            where = f" line {line + 1}" if line is not None else ""
-            raise UserError(f"{path}{where}: not valid YAML") from e
+        data = read_yaml(path, what="params") or {}
         if not isinstance(data, dict):
             raise UserError(f"{path}: expected a mapping of sections")
     for item in overrides:

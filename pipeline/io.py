@@ -53,6 +53,22 @@ def read_json(path: Path) -> Any:
         raise UserError(f"{path} line {e.lineno}: not valid JSON") from e
 
 
+def read_yaml(path: Path, *, what: str = "YAML") -> Any:
+    """A user's YAML file; a missing, unreadable or invalid file is a one-line UserError."""
+    import yaml
+
+    if not path.exists():
+        raise UserError(f"{path}: {what} file not found")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        line = getattr(getattr(e, "problem_mark", None), "line", None)
+        where = f" line {line + 1}" if line is not None else ""
+        raise UserError(f"{path}{where}: not valid YAML") from e
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text") from e
+
+
 def write_table(path: Path, df: pd.DataFrame, schema: Schema) -> None:
     df = schema.conform(df, source=str(path))
     with atomic_path(path) as tmp:

@@ -34,7 +34,7 @@ import pandas as pd
 import yaml
 
 from pipeline.errors import UserError
-from pipeline.io import write_text
+from pipeline.io import read_yaml, write_text
 
 REVIEW_FILE = "theme_review.yaml"
 UNASSIGNED = -1
@@ -128,12 +128,7 @@ def load_review(path: Path) -> Review:
     """Read a theme_review.yaml; a missing file is an empty review."""
     if not path.exists():
         return Review()
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        line = getattr(getattr(e, "problem_mark", None), "line", None)
-        where = f" line {line + 1}" if line is not None else ""
-        raise UserError(f"{path}{where}: not valid YAML") from e
+    data = read_yaml(path, what="theme review")
     if data is None:
         return Review()
     if not isinstance(data, dict) or set(data) != {"decisions"} or not isinstance(data["decisions"], list):

@@ -128,7 +128,15 @@ def run_all(params: Params, *, study: Path, out: Path, progress: bool = False) -
         confusion=lay.plots / "theme_code_confusion.json",
         input_report=codings_report,
     )
-    report_stage.run(
+    run_report(params, study=study, lay=lay)
+    return lay
+
+
+def run_report(
+    params: Params, *, study: Path, lay: Layout, out: Path | None = None, exports_dir: Path | None = None
+) -> dict:
+    """The report stage over a layout's outputs (e.g. again after a theme review)."""
+    return report_stage.run(
         params,
         study=study,
         metrics_dir=lay.metrics,
@@ -138,7 +146,6 @@ def run_all(params: Params, *, study: Path, out: Path, progress: bool = False) -
         embeddings_path=lay.embeddings,
         codes_path=lay.codes,
         turns_path=lay.deid_turns,
-        out=lay.report,
-        exports_dir=lay.exports,
+        out=out or lay.report,
+        exports_dir=exports_dir or lay.exports,
     )
-    return lay

@@ -6,10 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from pipeline.errors import UserError
-from pipeline.io import read_csv
+from pipeline.io import read_csv, read_yaml
 
 TRANSCRIPT_SUFFIXES = (".txt", ".md")
 
@@ -48,15 +47,6 @@ class Codebook:
         return tuple(c for c in self.codes if c.code_id not in parents)
 
 
-def _yaml(path: Path) -> object:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        line = getattr(getattr(e, "problem_mark", None), "line", None)
-        where = f" line {line + 1}" if line is not None else ""
-        raise UserError(f"{path}{where}: not valid YAML") from e
-
-
 def require_study(study: Path) -> None:
     if not study.is_dir():
         raise UserError(f"{study}: study folder not found")
@@ -67,7 +57,7 @@ def load_study_info(study: Path) -> StudyInfo:
     path = study / "study.yaml"
     if not path.exists():
         raise UserError(f"{path}: missing; expected keys name, description, interviewer_labels")
-    data = _yaml(path)
+    data = read_yaml(path, what="study")
     if not isinstance(data, dict) or not isinstance(data.get("name"), str):
         raise UserError(f"{path}: expected a mapping with a 'name' string")
     unknown = set(data) - {"name", "description", "interviewer_labels"}
@@ -159,7 +149,7 @@ def read_codebook(path: Path) -> Codebook:
 
 
 def _codebook_from_yaml(path: Path) -> Codebook:
-    data = _yaml(path)
+    data = read_yaml(path, what="study")
     if not isinstance(data, dict) or not isinstance(data.get("codes"), list):
         raise UserError(f"{path}: expected a mapping with a 'codes' list")
     allowed = {"id", "name", "definition", "include", "exclude", "examples", "parent"}

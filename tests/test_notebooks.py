@@ -10,12 +10,11 @@ import pytest
 from conftest import FAST, make_study
 from nbclient import NotebookClient
 
-from pipeline import report as report_stage
 from pipeline.config import load_params
 from pipeline.io import read_json
 from pipeline.report.experiments import experiment_runs, kappa_by_experiment, varying_params
 from pipeline.review import REVIEW_FILE, load_review
-from pipeline.runner import run_all
+from pipeline.runner import run_all, run_report
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -62,19 +61,7 @@ def test_review_notebook_saves_decisions_that_change_the_report(small_run, monke
     assert "rename" in [d.action for d in review.decisions]
     merged = review.decisions[0].themes[0]
     # the report stage alone picks the decisions up
-    report_stage.run(
-        params,
-        study=study,
-        metrics_dir=lay.metrics,
-        cards_path=lay.cards,
-        assignments_path=lay.assignments,
-        segments_path=lay.segments,
-        embeddings_path=lay.embeddings,
-        codes_path=lay.codes,
-        turns_path=lay.deid_turns,
-        out=lay.report,
-        exports_dir=lay.exports,
-    )
+    run_report(params, study=study, lay=lay)
     html = lay.report.read_text(encoding="utf-8")
     assert f"Theme {merged}: Reviewed:" in html
     assert read_json(lay.cards) == before  # discovery's cards untouched

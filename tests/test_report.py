@@ -19,13 +19,12 @@ import pandas as pd
 import pytest
 from conftest import FAST
 
-from pipeline import report as report_stage
 from pipeline.config import load_params
 from pipeline.errors import UserError
 from pipeline.io import read_json, read_table
 from pipeline.refi import read_codebook_qdc
 from pipeline.review import Review, SplitPart, apply_review, load_review, save_review
-from pipeline.runner import Layout, run_all
+from pipeline.runner import Layout, run_all, run_report
 from pipeline.schemas import ASSIGNMENTS, SEGMENTS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,19 +44,7 @@ def tiny_run(tmp_path_factory) -> tuple[Path, Layout, object]:
 
 
 def rerun_report(study: Path, lay: Layout, params, out: Path, exports: Path) -> dict:
-    return report_stage.run(
-        params,
-        study=study,
-        metrics_dir=lay.metrics,
-        cards_path=lay.cards,
-        assignments_path=lay.assignments,
-        segments_path=lay.segments,
-        embeddings_path=lay.embeddings,
-        codes_path=lay.codes,
-        turns_path=lay.deid_turns,
-        out=out,
-        exports_dir=exports,
-    )
+    return run_report(params, study=study, lay=lay, out=out, exports_dir=exports)
 
 
 class _Sections(HTMLParser):

@@ -19,10 +19,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from pipeline.deid.spans import Span
 from pipeline.errors import UserError
+from pipeline.io import read_yaml
 
 SECTIONS = {"people": "PERSON", "places": "PLACE", "services": "SERVICE", "titles": "JOB_TITLE"}
 _ROLE = re.compile(r"^[a-z][a-z_]{0,30}$")
@@ -58,21 +57,8 @@ class Register:
         return None
 
 
-def _load_yaml(path: Path, what: str) -> object:
-    if not path.exists():
-        raise UserError(f"{path}: {what} file not found")
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        line = getattr(getattr(e, "problem_mark", None), "line", None)
-        where = f" line {line + 1}" if line is not None else ""
-        raise UserError(f"{path}{where}: not valid YAML") from e
-    except UnicodeDecodeError as e:
-        raise UserError(f"{path}: not UTF-8 text") from e
-
-
 def read_register(path: Path) -> Register:
-    data = _load_yaml(path, "register") or {}
+    data = read_yaml(path, what="register") or {}
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected sections {', '.join(SECTIONS)}")
     entries = []
@@ -107,7 +93,7 @@ def read_register(path: Path) -> Register:
 
 
 def read_allow(path: Path) -> frozenset[str]:
-    data = _load_yaml(path, "allow-list") or {}
+    data = read_yaml(path, what="allow-list") or {}
     if not isinstance(data, dict) or set(data) - {"allow"}:
         raise UserError(f"{path}: expected a mapping with one key 'allow' (a list of terms)")
     terms = data.get("allow") or []
