@@ -392,22 +392,27 @@ def agreement_report(
         "resampling": "transcripts" if groups is not None else "units",
         "groups": int(len(set(group_arr.tolist()))),
     }
-    ref_m = indicator_matrix(ref, ids, codes)
     if pred is not None:
-        machine = compare_coders(ref, pred, ids=ids, codes=codes)
+        # the machine is compared only where the reference coder coded (their transcripts)
+        covered = [k for k, i in enumerate(ids) if coverage is None or i in coverage.get(reference, set())]
+        ref_ids, ref_groups = [ids[k] for k in covered], group_arr[covered]
+        machine = compare_coders(ref, pred, ids=ref_ids, codes=codes)
         _add_intervals(
             machine,
-            ref_m,
-            indicator_matrix(pred, ids, codes),
-            group_arr,
+            indicator_matrix(ref, ref_ids, codes),
+            indicator_matrix(pred, ref_ids, codes),
+            ref_groups,
             n_boot=n_boot,
             seed=seed,
             codes=codes,
         )
         report |= machine
-        report["by_coder"] = {
-            c: compare_coders(gold[gold["coder"] == c], pred, ids=ids, codes=codes)["overall"] for c in coders
-        }
+        report["by_coder"] = {}
+        for c in coders:
+            c_ids = [i for i in ids if coverage is None or i in coverage.get(c, set())]
+            report["by_coder"][c] = compare_coders(gold[gold["coder"] == c], pred, ids=c_ids, codes=codes)[
+                "overall"
+            ]
     if len(coders) > 1:
         report["human"] = {}
         for a, b in combinations(coders, 2):

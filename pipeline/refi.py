@@ -486,7 +486,10 @@ def read_project_qdpx(path: Path) -> tuple[Codebook, pd.DataFrame, dict[str, str
                 raise UserError(f"{path}: two TextSources are named '{tid}'")
             sources[tid] = _read_source_text(z, ts, str(path))
             for sel in ts.findall(f"{p}PlainTextSelection"):
-                start, end = int(sel.get("startPosition")), int(sel.get("endPosition"))
+                try:
+                    start, end = int(sel.get("startPosition")), int(sel.get("endPosition"))
+                except (TypeError, ValueError) as e:
+                    raise UserError(f"{path}: a selection in '{tid}' lacks integer start/endPosition") from e
                 for coding in sel.findall(f"{p}Coding"):
                     ref = coding.find(f"{p}CodeRef")
                     target = (ref.get("targetGUID") if ref is not None else "").strip("{}").lower()

@@ -190,6 +190,8 @@ def _check_codebook(codebook: Codebook, path: Path) -> Codebook:
     for c in codebook.codes:
         if c.parent and c.parent not in seen:
             raise UserError(f"{path}: code '{c.code_id}' has unknown parent '{c.parent}'")
+    if not codebook.leaves:
+        raise UserError(f"{path}: every code is some code's parent (a cycle?); coders need leaf codes")
     return codebook
 
 

@@ -10,6 +10,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Tests never touch the user's real pseudonym key (~/.config/theme-pipeline/deid.key).
+os.environ.setdefault("PIPELINE_DEID_KEY", "ZmFrZS10ZXN0LWtleS1mb3ItdGhlLXRlc3Qtc3VpdGU=")
 
 TRANSCRIPTS = {
     "T1": (

@@ -9,7 +9,7 @@ import json
 import logging
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +23,7 @@ from pipeline.deid.spans import Span, merge_overlaps
 from pipeline.errors import UserError
 from pipeline.io import read_table, write_json, write_table, write_text
 from pipeline.schemas import DEID_TURNS, TURNS
+from pipeline.study import Codebook
 
 log = logging.getLogger(__name__)
 _ALNUM = re.compile(r"\w{2,}")
@@ -116,6 +117,30 @@ def _detector(
         allow=read_allow(allow) if allow else frozenset(),
     )
     return detector, reg
+
+
+def scrub_codebook(codebook: Codebook, *, params: DeidParams, study: Path) -> Codebook:
+    """The codebook with identifiers in its free text (definitions, criteria, example quotes)
+    replaced by generic placeholders, for anything that leaves the study folder."""
+    detector, _ = _detector(params, study=study, register=None, allow=None, speakers=[])
+    fields = ("name", "definition", "include", "exclude")
+    texts = [getattr(c, f) for c in codebook.codes for f in fields] + [
+        e for c in codebook.codes for e in c.examples
+    ]
+    scrubbed = iter(
+        _generic_replacements(t, spans) for t, spans in zip(texts, detector.detect_many(texts), strict=True)
+    )
+    codes = [replace(c, **{f: next(scrubbed) for f in fields}) for c in codebook.codes]
+    codes = [replace(c, examples=tuple(next(scrubbed) for _ in c.examples)) for c in codes]
+    return Codebook(tuple(codes))
+
+
+def _generic_replacements(text: str, spans: list[Span]) -> str:
+    pieces, pos = [], 0
+    for s in spans:
+        pieces += [text[pos : s.start], f"[{s.label}]"]
+        pos = s.end
+    return "".join(pieces) + text[pos:]
 
 
 def _gate_error(leaks: list[Leak], where: list[str]) -> UserError:

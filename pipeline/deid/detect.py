@@ -42,13 +42,16 @@ PROPAGATED_LABELS = ("PERSON", "ORG", "PLACE", "SERVICE")
 
 
 def names_from_speakers(speakers: Iterable[str]) -> tuple[str, ...]:
-    """Names inside participants' speaker labels ("Dr Rahman" -> "Rahman")."""
+    """Names inside participants' speaker labels ("Dr Rahman" -> "Rahman"): capitalised
+    words that are not ordinary English ("Mum:", "Health Visitor:" name nobody)."""
     names: set[str] = set()
     for label in speakers:
         if _GENERIC_SPEAKER.match(label.strip()):
             continue
         for token in re.findall(r"[A-Za-z][A-Za-z'-]+", label):
-            if token.casefold() not in _TITLES:
+            if token.casefold() in _TITLES or not token[0].isupper():
+                continue
+            if token in first_names() or not is_common_word(token):
                 names.add(token)
     return tuple(sorted(names))
 
@@ -112,7 +115,7 @@ class Detector:
         self.entity_labels = frozenset(entity_labels)
         self.register = register or Register()
         self._register_re = register_pattern(self.register) if self.register.entries else None
-        self._names_re = _word_pattern(known_names, ignore_case=True)
+        self._names_re = _word_pattern(known_names, ignore_case=False)
         self.allow = allow
 
     def first_pass(self, text: str, doc) -> list[Span]:

@@ -33,6 +33,8 @@ def load_key(key_file: Path, *, create: bool) -> bytes:
     if os.environ.get(ENV_VAR):
         return os.environ[ENV_VAR].encode()
     path = key_file.expanduser()
+    if path.is_dir():
+        raise UserError(f"{path}: params deid.key_file names a folder; expected a key file")
     if path.exists():
         return path.read_bytes().strip()
     if not create:

@@ -65,7 +65,7 @@ AGE_BANDS = (
     (24, "1-2 years"),
     (60, "2-5 years"),
     (216, "5-17 years"),
-    (10_000, "adult"),
+    (float("inf"), "adult"),
 )
 
 
@@ -82,6 +82,10 @@ def age_months(surface: str) -> float | None:
     for w in words:
         if w.isdigit():
             value += int(w)
+        elif w == "hundred":
+            value = (value or 1) * 100
+        elif w in ("a", "an") and value:
+            continue  # "a year and a half": the second "a" is part of "a half"
         elif w in _NUMBERS:
             value += _NUMBERS[w]
         elif w in ("half",):

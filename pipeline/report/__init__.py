@@ -24,6 +24,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from pipeline import __version__, refi
 from pipeline.config import Params
+from pipeline.deid import scrub_codebook
 from pipeline.io import read_json, read_matrix, read_table, write_text
 from pipeline.report import compare, figures
 from pipeline.review import REVIEW_FILE, apply_review, load_review
@@ -265,7 +266,8 @@ def run(
         assignments=assignments,
         codes=codes,
         cards=cards,
-        codebook=codebook,
+        # the codebook's own text (example quotes!) leaves the study folder: scrub it
+        codebook=scrub_codebook(codebook, params=params.deid, study=study) if codebook else None,
         codings=codings,
         participants=participants,
         exports_dir=exports_dir,
