@@ -31,4 +31,4 @@ $(VENV)/.installed: pyproject.toml requirements.lock requirements-models.txt
 	touch $@
 
 clean:
-	rm -rf $(VENV) outputs reports cache
+	rm -rf $(VENV) outputs reports cache exports

@@ -48,9 +48,9 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import CodingParams, Params
-from pipeline.embed import embed_texts
+from pipeline.embed import embed_texts, read_embeddings
 from pipeline.errors import UserError
-from pipeline.io import read_csv, read_matrix, read_table, write_csv, write_table
+from pipeline.io import read_csv, read_table, write_csv, write_table
 from pipeline.schemas import CODES, SEGMENTS
 from pipeline.study import Codebook, read_codebook
 
@@ -483,7 +483,7 @@ def run(
     progress: bool = False,
 ) -> dict:
     segments = read_table(segments_path, SEGMENTS)
-    embeddings, _ = read_matrix(embeddings_path)
+    embeddings, _ = read_embeddings(embeddings_path, segments["segment_id"].tolist())
     opts = params.coding
     info: dict = {}
     if codebook is None:

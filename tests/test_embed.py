@@ -25,3 +25,13 @@ def test_embeddings_are_normalised_and_cached(tmp_path):
 def test_unknown_model_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="embed.model"):
         embed_texts(["x"], model="no-such-model", batch_size=2, cache_dir=tmp_path)
+
+
+def test_embeddings_must_belong_to_the_segments(tmp_path):
+    from pipeline.embed import read_embeddings
+    from pipeline.io import write_matrix
+
+    path = tmp_path / "embeddings.npy"
+    write_matrix(path, np.eye(2, dtype=np.float32), {"segment_ids_sha256": "not-these"})
+    with pytest.raises(UserError, match="other segments"):
+        read_embeddings(path, ["a", "b"])

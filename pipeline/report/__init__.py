@@ -25,7 +25,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from pipeline import __version__, refi
 from pipeline.config import Params
 from pipeline.deid import scrub_codebook
-from pipeline.io import read_json, read_matrix, read_table, write_text
+from pipeline.embed import read_embeddings
+from pipeline.io import read_json, read_table, write_text
 from pipeline.report import compare, figures
 from pipeline.review import REVIEW_FILE, apply_review, load_review
 from pipeline.schemas import ASSIGNMENTS, CODES, DEID_TURNS, SEGMENTS
@@ -198,7 +199,7 @@ def run(
     agreement = read_json(metrics_dir / "agreement.json")
     segments = read_table(segments_path, SEGMENTS)
     assignments = read_table(assignments_path, ASSIGNMENTS)
-    embeddings, emb_meta = read_matrix(embeddings_path)
+    embeddings, emb_meta = read_embeddings(embeddings_path, segments["segment_id"].tolist())
     codes = read_table(codes_path, CODES)
     turns = read_table(turns_path, DEID_TURNS)
     cards = read_json(cards_path)

@@ -30,8 +30,9 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import Params, ThemesParams
+from pipeline.embed import read_embeddings
 from pipeline.errors import UserError
-from pipeline.io import read_csv, read_matrix, read_table, write_csv, write_json, write_table
+from pipeline.io import read_csv, read_table, write_csv, write_json, write_table
 from pipeline.schemas import ASSIGNMENTS, SEGMENTS
 from pipeline.themes.cards import theme_cards
 from pipeline.themes.hierarchy import parent_themes
@@ -314,7 +315,7 @@ def run(
     codebook=None,
 ) -> dict:
     segments = read_table(segments_path, SEGMENTS)
-    embeddings, _ = read_matrix(embeddings_path)
+    embeddings, _ = read_embeddings(embeddings_path, segments["segment_id"].tolist())
     found = discover_themes(
         segments["text"].tolist(),
         embeddings,
