@@ -24,12 +24,12 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.config import Params, SegmentParams
+from pipeline.deid.pseudonymise import PLACEHOLDER as _PLACEHOLDER
 from pipeline.deid.pseudonymise import original_offset
 from pipeline.io import read_table, write_json, write_table
 from pipeline.schemas import DEID_TURNS, SEGMENTS
 
 _WORD = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)?|\d+")
-_PLACEHOLDER = re.compile(r"\[[A-Z_]+(?:_\d+)?\]")
 
 # Words that carry no content on their own in speech: backchannels, fillers, discourse
 # markers. A unit made only of these ("Yeah, right, okay.", "Mm-hm, I know.") is dropped.

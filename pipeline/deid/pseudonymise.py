@@ -20,6 +20,8 @@ from pipeline.deid.register import Register
 from pipeline.deid.spans import Span
 
 NUMBERED = {"PERSON", "PLACE", "ORG", "SERVICE"}
+# What every placeholder looks like: "[PERSON_3]", "[DATE]", "[AGE: under 6 months]".
+PLACEHOLDER = re.compile(r"\[[A-Z_]+(?:_\d+)?(?:: [^\[\]]+)?\]")
 _TITLE = re.compile(
     r"^(?:Dr|Doctor|Mr|Mrs|Ms|Miss|Mx|Prof|Professor|Nurse|Sister|Midwife)\.?\s+", re.IGNORECASE
 )

@@ -12,6 +12,8 @@ import re
 
 import numpy as np
 
+from pipeline.deid.pseudonymise import PLACEHOLDER as _PLACEHOLDER
+
 # Spoken-English fillers that c-TF-IDF would otherwise rank as keywords.
 FILLERS = frozenset(
     """
@@ -21,7 +23,7 @@ FILLERS = frozenset(
     made come came went go goes little sure lots able pretty definitely especially
     """.split()
 )
-_PLACEHOLDER = re.compile(r"\[[A-Z_]+(?:_\d+)?\]")
+
 _CLITIC = re.compile(r"(?<=\w)['\u2019]\w+")
 
 
