@@ -46,7 +46,11 @@ PARAMS = Params()  # replaced in main() by params.yaml (+ --set overrides), as t
 
 def embed(texts: list[str]) -> np.ndarray:
     return embed_texts(
-        list(texts), model=PARAMS.embed.model, batch_size=64, cache_dir=ROOT / "cache" / "embeddings"
+        # these texts are not pseudonymised: they stay out of the shared embedding cache
+        list(texts),
+        model=PARAMS.embed.model,
+        batch_size=64,
+        cache_dir=None,
     )
 
 

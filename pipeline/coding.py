@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import CodingParams, Params
-from pipeline.embed import embed_texts, read_embeddings
+from pipeline.embed import embed_with, read_embeddings
 from pipeline.errors import UserError
 from pipeline.io import read_csv, read_table, write_csv, write_table
 from pipeline.schemas import CODES, SEGMENTS
@@ -443,13 +443,7 @@ def with_turn_context(
 
 def _embedder(params: Params, progress: bool) -> Embed:
     def embed(texts: list[str]) -> np.ndarray:
-        return embed_texts(
-            texts,
-            model=params.embed.model,
-            batch_size=params.embed.batch_size,
-            cache_dir=Path(params.embed.cache_dir),
-            progress=progress,
-        )
+        return embed_with(texts, options=params.embed, progress=progress)
 
     return embed
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.config import Params
+from pipeline.config import EmbedParams, Params
 from pipeline.errors import UserError
 from pipeline.io import atomic_path, read_matrix, read_table, write_matrix
 from pipeline.schemas import SEGMENTS
@@ -103,16 +103,21 @@ def embed_texts(
     return np.stack([cached[h] for h in hashes]).astype(np.float32)
 
 
+def embed_with(texts: list[str], *, options: EmbedParams, progress: bool = False) -> np.ndarray:
+    """`embed_texts` with the model, batch size and cache of the `embed` params."""
+    return embed_texts(
+        texts,
+        model=options.model,
+        batch_size=options.batch_size,
+        cache_dir=Path(options.cache_dir),
+        progress=progress,
+    )
+
+
 def run(params: Params, *, segments_path: Path, out: Path, progress: bool = False) -> dict:
     segments = read_table(segments_path, SEGMENTS)
     opts = params.embed
-    matrix = embed_texts(
-        segments["text"].tolist(),
-        model=opts.model,
-        batch_size=opts.batch_size,
-        cache_dir=Path(opts.cache_dir),
-        progress=progress,
-    )
+    matrix = embed_with(segments["text"].tolist(), options=opts, progress=progress)
     ids_hash = _ids_hash(segments["segment_id"].tolist())
     meta = {"model": opts.model, "model_version": model_version(opts.model), "segment_ids_sha256": ids_hash}
     write_matrix(out, matrix, meta)

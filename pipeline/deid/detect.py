@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 from pipeline.deid.gazetteer import ORG_HEADS, first_names, gazetteer_spans, is_common_word
 from pipeline.deid.register import Register, register_pattern, register_spans
-from pipeline.deid.rules import rule_spans
+from pipeline.deid.rules import TITLES, rule_spans
 from pipeline.deid.spans import Span, merge_overlaps
 from pipeline.errors import UserError
 
@@ -36,7 +36,7 @@ _SPECIFIC_DATE = re.compile(
 _GENERIC_SPEAKER = re.compile(
     r"^(participant|respondent|interviewee|interviewer|speaker|parent|p|r|i)\s*\d*$", re.IGNORECASE
 )
-_TITLES = {"dr", "mr", "mrs", "ms", "miss", "prof", "professor", "nurse"}
+_TITLES = {t.casefold() for t in TITLES}
 _ORG_HEAD = re.compile(rf"\s+(?:{ORG_HEADS})$")
 PROPAGATED_LABELS = ("PERSON", "ORG", "PLACE", "SERVICE")
 
@@ -118,8 +118,9 @@ class Detector:
         self._names_re = _word_pattern(known_names, ignore_case=False)
         self.allow = allow
 
-    def first_pass(self, text: str, doc) -> list[Span]:
-        scan = _caps_normalised(text) if _mostly_upper(text) else text
+    def first_pass(self, text: str, scan: str, doc) -> list[Span]:
+        """Every recognizer over one text; `scan` is the text as capitalisation-based
+        recognizers and NER read it (title case when the text is in capitals)."""
         spans = _spacy_spans(doc, self.entity_labels)
         spans += rule_spans(text)
         spans += gazetteer_spans(scan)
@@ -133,9 +134,9 @@ class Detector:
         scans = [_caps_normalised(t) if _mostly_upper(t) else t for t in texts]
         docs = self.nlp.pipe(scans, batch_size=64)
         found = [
-            self.first_pass(text, doc)
-            for text, doc in tqdm(
-                zip(texts, docs, strict=True),
+            self.first_pass(text, scan, doc)
+            for text, scan, doc in tqdm(
+                zip(texts, scans, docs, strict=True),
                 total=len(texts),
                 disable=not progress,
                 desc="de-identifying",

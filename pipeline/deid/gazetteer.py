@@ -89,7 +89,7 @@ _NAME_CONTEXT = re.compile(
 )
 
 
-def _sentence_start(text: str, pos: int) -> bool:
+def sentence_start(text: str, pos: int) -> bool:
     return bool(_SENTENCE_END.search(text[max(0, pos - 4) : pos]))
 
 
@@ -126,7 +126,7 @@ def name_spans(text: str) -> list[Span]:
         if word in _NOT_NAMES:
             continue
         if word in names:
-            if is_common_word(word) and _sentence_start(text, tok.start()):
+            if is_common_word(word) and sentence_start(text, tok.start()):
                 continue  # "Hope you're well": left to NER and study-wide propagation
             before = text[max(0, tok.start() - 12) : tok.start()]
             if is_very_common_word(word) and not _NAME_CONTEXT.search(before):
@@ -155,13 +155,15 @@ def place_spans(text: str) -> list[Span]:
             if i + n > len(tokens):
                 continue
             first, last = tokens[i], tokens[i + n - 1]
+            if last.end() - first.start() > 60:  # words far apart are not one place name
+                continue
             candidate = text[first.start() : last.end()]
             if candidate not in places or (n > 1 and "  " in candidate):
                 continue
-            if n == 1 and is_common_word(candidate):
-                # "Reading", "Bath": a place only after a locative word, or mid-sentence
-                if _sentence_start(text, first.start()) and not _LOCATIVE.search(text[: first.start()][-20:]):
-                    continue
+            before = text[max(0, first.start() - 20) : first.start()]
+            if n == 1 and is_common_word(candidate) and sentence_start(text, first.start()):
+                if not _LOCATIVE.search(before):
+                    continue  # "Reading", "Bath": a place only after a locative word, or mid-sentence
             spans.append(Span(first.start(), last.end(), "PLACE", "gazetteer", 0.7))
             break
     # counties and regions: "Wiltshire", "West Berkshire"

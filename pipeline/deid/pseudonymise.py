@@ -17,14 +17,13 @@ from dataclasses import dataclass, field
 
 from pipeline.deid.gazetteer import ORG_HEADS
 from pipeline.deid.register import Register
+from pipeline.deid.rules import TITLES
 from pipeline.deid.spans import Span
 
 NUMBERED = {"PERSON", "PLACE", "ORG", "SERVICE"}
 # What every placeholder looks like: "[PERSON_3]", "[DATE]", "[AGE: under 6 months]".
 PLACEHOLDER = re.compile(r"\[[A-Z_]+(?:_\d+)?(?:: [^\[\]]+)?\]")
-_TITLE = re.compile(
-    r"^(?:Dr|Doctor|Mr|Mrs|Ms|Miss|Mx|Prof|Professor|Nurse|Sister|Midwife)\.?\s+", re.IGNORECASE
-)
+_TITLE = re.compile(rf"^(?:{'|'.join(TITLES)})\.?\s+", re.IGNORECASE)
 _BABY_CONTEXT = re.compile(r"\b(?:baby|son|daughter|little one|newborn|twins?|babies)\s+$", re.IGNORECASE)
 _PARTNER_CONTEXT = re.compile(
     r"\b(?:partner|husband|wife|boyfriend|girlfriend|fianc[eé]e?|ex)(?:,)?\s+$", re.IGNORECASE

@@ -83,12 +83,13 @@ _DATE = re.compile(
 # "May" is a month only after a word that takes a date.
 _MAY = re.compile(r"\b(?i:in|of|on|since|until|till|by|from|last|next|early|late|mid)\s+(May)\b")
 
-_NUMBER_WORD = (
+_CARDINAL = (
     r"(?:\d{1,3}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|"
-    r"fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|"
-    r"ninety|a hundred|a|an|couple of|few)"
+    r"fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)"
 )
-_NUMBER = rf"{_NUMBER_WORD}(?:[- ](?:one|two|three|four|five|six|seven|eight|nine))?(?:-something|-odd|ish)?"
+_NUMBER_TAIL = r"(?:[- ](?:one|two|three|four|five|six|seven|eight|nine))?(?:-something|-odd|ish)?"
+_PLAIN_NUMBER = rf"{_CARDINAL}{_NUMBER_TAIL}"  # "nineteen", "seventy-six", "thirty-something"
+_NUMBER = rf"(?:{_CARDINAL}|a hundred|a|an|couple of|few){_NUMBER_TAIL}"  # also "a", "a couple of"
 _UNIT = r"(?:days?|weeks?|months?|years?|yrs?|wks?)"
 _AGE_QUALIFIER = r"(?:(?:nearly|almost|about|around|roughly|only|just|over|under)\s+)?"
 # A span of time is an age when it is "old", "corrected" or gestation, or follows a verb or
@@ -106,11 +107,6 @@ _AGE_AFTER_VERB = re.compile(
     re.IGNORECASE,
 )
 _AGE_ANSWER = re.compile(rf"(?:^|(?<=[.!?]\s))({_NUMBER}\s+{_UNIT})(?=[.,])", re.IGNORECASE)
-_PLAIN_NUMBER = (
-    r"(?:\d{1,3}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
-    r"sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)"
-    r"(?:[- ](?:one|two|three|four|five|six|seven|eight|nine))?(?:-something|-odd|ish)?"
-)
 _AGE_CONTEXT = re.compile(
     rf"\b(?:I'm|I am|I was|she's|he's|she is|he is|she was|he was|who's|who is|who was|aged|turned|turning)"
     rf"\s+(?:only\s+|just\s+|about\s+|nearly\s+|almost\s+)?({_PLAIN_NUMBER})"
@@ -119,8 +115,9 @@ _AGE_CONTEXT = re.compile(
     re.IGNORECASE,
 )
 
+TITLES = ("Dr", "Doctor", "Mr", "Mrs", "Ms", "Miss", "Mx", "Prof", "Professor", "Nurse", "Sister", "Midwife")
 _TITLED_NAME = re.compile(
-    r"\b(?:Dr|Doctor|Mr|Mrs|Ms|Miss|Mx|Prof|Professor|Nurse|Sister|Midwife)\.?\s+"
+    rf"\b(?:{'|'.join(TITLES)})\.?\s+"
     r"[A-Z][\w'\u2019-]+(?:\s+[A-Z][\w'\u2019-]+)?"
 )
 _UNIT = re.compile(r"\b(?:Apt|Apartment|Suite|Ste|Unit|Flat|Box|PSC|PO Box|P\.O\. Box)\.?\s*#?\d+[A-Z]?\b")

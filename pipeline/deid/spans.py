@@ -19,7 +19,6 @@ _PRIORITY = {
 # Labels whose neighbouring spans join into one ("Apt. 595, Suite 3" is one address).
 _JOINABLE = {"ADDRESS", "DATE", "PHONE", "ID_NUMBER", "POSTCODE"}
 _NAME_GAP = re.compile(r" (?:[A-Z]\.? )?")
-_SENTENCE_START = re.compile(r"(?:^|[.!?:;\n\"\u201c(-])\s*$")
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,7 @@ def _worth_keeping(text: str | None, start: int, end: int) -> bool:
     """Is the part of a weaker span left outside stronger spans still possibly identifying?
     Yes if it has a digit, a capitalised word mid-sentence, or, at a sentence start, a
     capitalised word that is a first name or no ordinary English word."""
-    from pipeline.deid.gazetteer import first_names, is_common_word
+    from pipeline.deid.gazetteer import first_names, is_common_word, sentence_start
 
     if text is None:
         return True
@@ -45,7 +44,7 @@ def _worth_keeping(text: str | None, start: int, end: int) -> bool:
         return True
     for m in re.finditer(r"\b[A-Z]\w+", piece):
         at = start + m.start()
-        if not _SENTENCE_START.search(text[max(0, at - 3) : at]):
+        if not sentence_start(text, at):
             return True
         if m.group() in first_names() or not is_common_word(m.group()):
             return True

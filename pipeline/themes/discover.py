@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import Params, ThemesParams
-from pipeline.embed import read_embeddings
+from pipeline.embed import embed_with, read_embeddings
 from pipeline.errors import UserError
 from pipeline.io import read_csv, read_table, write_csv, write_json, write_table
 from pipeline.schemas import ASSIGNMENTS, SEGMENTS
@@ -274,16 +274,18 @@ def codebook_prototypes(codebook, *, params: Params) -> np.ndarray | None:
     """One embedding per applied (leaf) code: its name, definition, criteria and examples."""
     if codebook is None or not params.themes.guided:
         return None
-    from pipeline.embed import embed_texts
-
     texts = [c.description() for c in codebook.leaves]
-    if not texts:
-        return None
-    return embed_texts(
+    return embed_with(texts, options=params.embed) if texts else None
+
+
+def _discover(texts: list[str], embeddings: np.ndarray, *, params: Params, codebook) -> Discovery:
+    return discover_themes(
         texts,
-        model=params.embed.model,
-        batch_size=params.embed.batch_size,
-        cache_dir=Path(params.embed.cache_dir),
+        embeddings,
+        options=params.themes,
+        seed=params.seed,
+        prototypes=codebook_prototypes(codebook, params=params),
+        embed_model=params.embed.model,
     )
 
 
@@ -316,14 +318,7 @@ def run(
 ) -> dict:
     segments = read_table(segments_path, SEGMENTS)
     embeddings, _ = read_embeddings(embeddings_path, segments["segment_id"].tolist())
-    found = discover_themes(
-        segments["text"].tolist(),
-        embeddings,
-        options=params.themes,
-        seed=params.seed,
-        prototypes=codebook_prototypes(codebook, params=params),
-        embed_model=params.embed.model,
-    )
+    found = _discover(segments["text"].tolist(), embeddings, params=params, codebook=codebook)
     assignments = assignments_table(segments["segment_id"].tolist(), found)
     write_table(out, assignments, ASSIGNMENTS)
     write_json(cards, theme_cards(segments, embeddings, assignments, found, n_quotes=params.themes.n_quotes))
@@ -334,27 +329,12 @@ def run(
 
 def run_csv(params: Params, *, in_path: Path, out: Path, codebook=None, progress: bool = False) -> dict:
     """The CLI contract: `id,text[,group]` rows -> `id,theme_id,theme_label` rows."""
-    from pipeline.embed import embed_texts
-
     df = read_csv(in_path, ("id", "text"))
     if df["id"].duplicated().any():
         line = int(df.index[df["id"].duplicated()][0]) + 2
         raise UserError(f"{in_path} line {line}: duplicate id")
-    embeddings = embed_texts(
-        df["text"].tolist(),
-        model=params.embed.model,
-        batch_size=params.embed.batch_size,
-        cache_dir=Path(params.embed.cache_dir),
-        progress=progress,
-    )
-    found = discover_themes(
-        df["text"].tolist(),
-        embeddings,
-        options=params.themes,
-        seed=params.seed,
-        prototypes=codebook_prototypes(codebook, params=params),
-        embed_model=params.embed.model,
-    )
+    embeddings = embed_with(df["text"].tolist(), options=params.embed, progress=progress)
+    found = _discover(df["text"].tolist(), embeddings, params=params, codebook=codebook)
     table = assignments_table(df["id"].tolist(), found).rename(columns={"segment_id": "id"})
     write_csv(out, table)
     return summary(found, len(df))
