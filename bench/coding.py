@@ -34,7 +34,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipeline.agreement import compare_coders, human_segment_codes  # noqa: E402
-from pipeline.coding import few_shot, with_turn_context, zero_shot  # noqa: E402
+from pipeline.coding import (  # noqa: E402
+    coding_inputs,
+    few_shot,
+    preceding_questions,
+    with_turn_context,
+    zero_shot,
+)
 from pipeline.config import Params, load_params  # noqa: E402
 from pipeline.embed import embed_texts  # noqa: E402
 from pipeline.study import Codebook, load_codebook, load_codings  # noqa: E402
@@ -69,6 +75,7 @@ def demo_units() -> tuple[pd.DataFrame, dict[str, dict[str, set[str]]], Codebook
         for coder, g in gold.groupby("coder")
     }
     units = segs.rename(columns={"segment_id": "id"})[["id", "transcript_id", "turn_id", "text"]]
+    units["question"] = preceding_questions(segs, turns)  # as the code stage (coding.context)
     return units, labels, book
 
 
@@ -84,6 +91,12 @@ def serdif_units() -> tuple[pd.DataFrame, dict[str, dict[str, set[str]]], Codebo
     units = cod.drop_duplicates("id")[["id", "transcript_id", "text"]].reset_index(drop=True)
     labels = {"team": {i: set(g["code"]) for i, g in cod.groupby("id")}}
     return units, labels, book
+
+
+def _question_vectors(questions: list[str]) -> np.ndarray:
+    """Embeddings of the questions, zeros where a segment has none (as the code stage)."""
+    vectors = embed(questions)
+    return np.where(np.array([q.strip() != "" for q in questions])[:, None], vectors, 0.0)
 
 
 def split_by_transcript(units: pd.DataFrame, *, share: float, seed: int) -> np.ndarray:
@@ -138,8 +151,12 @@ def evaluate(name: str, units, labels, book, *, seeds: int) -> dict:
     ids = units["id"].tolist()
     texts = units["text"].tolist()
     context = None
-    if "turn_id" in units.columns and PARAMS.coding.context == "turn":  # as the pipeline's code stage
-        ctx_texts, ctx_X, context = with_turn_context(units, X)
+    if "turn_id" in units.columns and PARAMS.coding.context != "none":  # as the pipeline's code stage
+        context = with_turn_context(units, X)[2]
+        questions = None
+        if "question" in units.columns:
+            questions = (units["question"].tolist(), _question_vectors(units["question"].tolist()))
+        ctx_texts, ctx_X = coding_inputs(units, X, context=PARAMS.coding.context, questions=questions)
     results: dict[str, list[dict]] = {}
     for seed in range(seeds):
         train = split_by_transcript(units, share=0.2, seed=seed)
@@ -172,7 +189,7 @@ def evaluate(name: str, units, labels, book, *, seeds: int) -> dict:
                 train_groups=units["transcript_id"].iloc[tr].tolist(),
             ).rename(columns={"segment_id": "id"})[["id", "code"]],
         }
-        variants = [("", texts, X)] + ([("+turn", ctx_texts, ctx_X)] if context is not None else [])
+        variants = [("", texts, X)] + ([("+context", ctx_texts, ctx_X)] if context is not None else [])
         for suffix, btexts, bX in variants:
             preds[f"logreg_minilm{suffix}"] = long(te_ids, baseline("lr", bX[tr], y_tr, bX[te], codes))
             T = TfidfVectorizer().fit([btexts[i] for i in tr]).transform(btexts)
@@ -218,8 +235,15 @@ def crossfit_demo() -> dict:
     units, labels, book = demo_units()
     codes = [c.code_id for c in book.leaves]
     X = embed(units["text"].tolist())
+    questions = (units["question"].tolist(), _question_vectors(units["question"].tolist()))
     pred, info = cross_fit(
-        units.rename(columns={"id": "segment_id"}), X, labels["A"], book, embed=embed, options=PARAMS.coding
+        units.rename(columns={"id": "segment_id"}),
+        X,
+        labels["A"],
+        book,
+        embed=embed,
+        options=PARAMS.coding,
+        questions=questions,
     )
     ids = units["id"].tolist()
     gold_a = long(ids, [labels["A"][i] for i in ids])

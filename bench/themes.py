@@ -2,6 +2,8 @@
 
 Same embeddings for every method:
 - ``pipeline``: pipeline.themes.discover_themes with the default params (params.yaml values);
+  on the demo, as in the pipeline stage, segments are clustered with their turn as context;
+  ``pipeline, guided=...`` is the same with the other choice of codebook guidance;
 - ``bertopic-defaults``: BERTopic() as shipped (UMAP 15/5 + HDBSCAN min_cluster_size 10), seeded;
 - ``kmeans-true-k``: k-means on the raw embeddings with k = the number of human codes.
 Figures: AMI and ARI vs the human codes (one code per unit: the code covering most of it),
@@ -58,7 +60,9 @@ def demo_data(params):
     study = ROOT / "data" / "demo"
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
-        ingest.run(params, study=study, out=t / "turns.parquet", metrics=t / "i.json")
+        ingest.run(
+            params, study=study, out=t / "turns.parquet", codings=t / "codings.parquet", metrics=t / "i.json"
+        )
         deid.run(
             params,
             turns_path=t / "turns.parquet",
@@ -78,18 +82,21 @@ def demo_data(params):
     multi = {c: set(g["id"]) for c, g in gold.groupby("code")}
     from pipeline.themes.discover import codebook_prototypes
 
+    guided = params.themes.model_copy(update={"guided": True})
+
     return (
         segs["text"].tolist(),
         labels,
         (segs["segment_id"].to_numpy(), multi),
-        codebook_prototypes(codebook, params=params),
+        codebook_prototypes(codebook, params=params.model_copy(deep=True, update={"themes": guided})),
+        segs,
     )
 
 
 def serdif_data():
     tags = pd.read_csv(SERDIF, dtype=str, keep_default_na=False)
     tags = tags[tags["content"].str.strip() != ""].drop_duplicates("content")
-    return tags["content"].tolist(), tags["tag"].to_numpy(), None, None
+    return tags["content"].tolist(), tags["tag"].to_numpy(), None, None, None
 
 
 def best_match_f1(themes: np.ndarray, extra) -> dict[str, float]:
@@ -139,13 +146,16 @@ def main() -> None:
     from umap import UMAP
 
     from pipeline.themes import discover_themes
+    from pipeline.themes.discover import turn_context
 
     for name in args.data:
         if name == "serdif" and not SERDIF.exists():
             print(f"serdif: skipped, {SERDIF} not found")
             continue
-        texts, labels, extra, protos = demo_data(params) if name == "demo" else serdif_data()
+        texts, labels, extra, protos, segs = demo_data(params) if name == "demo" else serdif_data()
         emb = _embed(texts, params)
+        # As the pipeline stage does: segments with turn ids are clustered with turn context.
+        ctx = None if segs is None else turn_context(segs, emb, options=params.themes)
         n_codes = len(set(labels.tolist()) - {""})
         print(
             f"\n## {name}: {len(texts)} units, {int((labels != '').sum())} with a human code, {n_codes} codes"
@@ -154,22 +164,32 @@ def main() -> None:
         opts = params.themes.model_copy(update={"stability_runs": args.seeds})
         t = time.perf_counter()
         found = discover_themes(
-            texts, emb, options=opts, seed=params.seed, prototypes=protos, embed_model=params.embed.model
+            texts,
+            emb,
+            options=opts,
+            seed=params.seed,
+            prototypes=protos,
+            embed_model=params.embed.model,
+            context=ctx,
         )
         secs = (time.perf_counter() - t) / max(1, args.seeds)  # one fit's share (keywords included)
         rows["pipeline"] = figures(found.topics, labels, secs, extra) | {
             f"ARI {args.seeds} seeds": found.stability.get("ari_mean")
         }
         if protos is not None:
+            # The other choice of `themes.guided` (codebook guidance), for comparison.
+            other = not opts.guided
             t = time.perf_counter()
             plain = discover_themes(
                 texts,
                 emb,
-                options=opts.model_copy(update={"guided": False, "stability_runs": args.seeds}),
+                options=opts.model_copy(update={"guided": other}),
                 seed=params.seed,
+                prototypes=protos,
                 embed_model=params.embed.model,
+                context=ctx,
             )
-            rows["pipeline, no codebook"] = figures(
+            rows[f"pipeline, guided={other}"] = figures(
                 plain.topics, labels, (time.perf_counter() - t) / max(1, args.seeds), extra
             ) | {f"ARI {args.seeds} seeds": plain.stability.get("ari_mean")}
         t = time.perf_counter()

@@ -83,15 +83,19 @@ def run(
 def ingest(
     study: Annotated[Path, typer.Option(help="Study folder.")],
     out: OutOpt,
-    metrics: Annotated[Path, typer.Option(help="Counts of files and turns read (JSON).")],
+    codings: Annotated[
+        Path, typer.Option(help="Human codings as offsets, no text (.parquet; empty when none).")
+    ],
+    metrics: Annotated[Path, typer.Option(help="Counts of files, turns and codings read (JSON).")],
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
     quiet: QuietOpt = False,
 ):
-    """Read transcripts and participants into a turns table."""
+    """Read transcripts and participants into a turns table, and the human codings into an
+    offsets-only table."""
     from pipeline import ingest as stage
 
-    counts = stage.run(_params(params, set_), study=study, out=out, metrics=metrics)
+    counts = stage.run(_params(params, set_), study=study, out=out, codings=codings, metrics=metrics)
     return {k: counts[k] for k in ("files", "turns", "participant_turns", "interviewer_turns", "note_turns")}
 
 
@@ -109,17 +113,23 @@ def deidentify(
         Path | None, typer.Option(help="Encrypted pseudonym key to write (keep it under private/).")
     ] = None,
     metrics: Annotated[Path | None, typer.Option(help="Counts by type (turns tables only).")] = None,
+    codebook_out: Annotated[
+        Path | None,
+        typer.Option(help="Write the study's codebook, identifiers scrubbed, here (JSON; needs --study)."),
+    ] = None,
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
     quiet: QuietOpt = False,
 ):
     """Pseudonymise texts: JSONL lines {"id","text"}, or the ingest stage's turns table (.parquet)."""
     from pipeline import deid
-    from pipeline.study import require_study
+    from pipeline.study import require_study, write_scrubbed_codebook
 
     p = _params(params, set_)
     if study is not None:
         require_study(study)
+    if codebook_out is not None and study is None:
+        raise UserError("--codebook-out needs --study (the folder whose codebook to scrub)")
     if in_.suffix == ".jsonl":
         if study is not None:
             raise UserError("--study goes with a turns table; give --register/--allow for JSONL input")
@@ -140,6 +150,8 @@ def deidentify(
             allow=allow,
             progress=not quiet,
         )
+        if codebook_out is not None:
+            write_scrubbed_codebook(study, codebook_out, deid_params=p.deid)
         return {"replacements": counts["replacements"], "gate_rounds": counts["gate_rounds"]}
     raise UserError(f"{in_}: expected a .jsonl file of {{id, text}} lines or a .parquet turns table")
 
@@ -202,10 +214,13 @@ def discover(
     embeddings: Annotated[Path | None, typer.Option(help="Segment embeddings (.npy).")] = None,
     cards: Annotated[Path | None, typer.Option(help="Theme cards (JSON).")] = None,
     metrics: Annotated[Path | None, typer.Option(help="Discovery summary (JSON).")] = None,
-    study: Annotated[
-        Path | None, typer.Option(help="Study folder: its codebook guides themes (themes.guided).")
+    codebook: Annotated[
+        Path | None,
+        typer.Option(
+            help="Codebook to guide themes (themes.guided): .yaml, .csv, .qdc, or the deidentify "
+            "stage's codebook.json."
+        ),
     ] = None,
-    codebook: Annotated[Path | None, typer.Option(help="Codebook (.yaml or .csv) to guide themes.")] = None,
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
     quiet: QuietOpt = False,
@@ -213,15 +228,9 @@ def discover(
     """Find candidate themes: a CSV `id,text[,group]` -> `id,theme_id,theme_label`,
     or the segments table with --embeddings, --cards and --metrics."""
     from pipeline import themes
-    from pipeline.study import load_codebook, read_codebook, require_study
 
     p = _params(params, set_)
-    book = None
-    if codebook is not None:
-        book = read_codebook(codebook)
-    elif study is not None:
-        require_study(study)
-        book = load_codebook(study)
+    book = _codebook(codebook) if codebook is not None else None
     if in_.suffix == ".csv":
         return themes.run_csv(p, in_path=in_, out=out, codebook=book, progress=not quiet)
     if embeddings is None or cards is None or metrics is None:
@@ -241,16 +250,21 @@ def code(
     ] = None,
     train: Annotated[Path | None, typer.Option(help="Human-coded examples `id,text,code`.")] = None,
     embeddings: Annotated[Path | None, typer.Option(help="Segment embeddings (.npy).")] = None,
-    study: Annotated[Path | None, typer.Option(help="Study folder (its codebook is used).")] = None,
+    codings: Annotated[
+        Path | None, typer.Option(help="Human codings table written by ingest (.parquet, offsets only).")
+    ] = None,
+    turns: Annotated[
+        Path | None, typer.Option(help="Pseudonymised turns (.parquet): the questions segments answer.")
+    ] = None,
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
     quiet: QuietOpt = False,
 ):
     """Apply a codebook: a CSV `id,text` -> `id,code,score` (few-shot with --train), or the
-    segments table with --embeddings and --study (few-shot cross-fitted on its codings)."""
+    segments table with --embeddings, --codebook (the deidentify stage's codebook.json) and
+    --codings (few-shot cross-fitted on them)."""
     from pipeline import coding
-    from pipeline.runner import human_codings
-    from pipeline.study import require_study
+    from pipeline.study import read_codings_table
 
     p = _params(params, set_)
     if in_.suffix == ".csv":
@@ -259,17 +273,16 @@ def code(
         return coding.run_csv(
             p, in_path=in_, codebook_path=codebook, out=out, train=train, progress=not quiet
         )
-    if embeddings is None or study is None:
-        raise UserError("--embeddings and --study are required when --in is a segments table")
-    require_study(study)
-    book, codings = human_codings(study)
+    if embeddings is None or codebook is None or codings is None:
+        raise UserError("--embeddings, --codebook and --codings are required when --in is a segments table")
     return coding.run(
         p,
         segments_path=in_,
         embeddings_path=embeddings,
-        codebook=book,
-        codings=codings,
+        codebook=_codebook(codebook),
+        codings=read_codings_table(codings),
         out=out,
+        turns_path=turns,
         progress=not quiet,
     )
 
@@ -280,7 +293,15 @@ def agreement(
     out: OutOpt,
     gold: Annotated[Path | None, typer.Option(help="Human codes, long format id,code[,coder].")] = None,
     pred: Annotated[Path | None, typer.Option(help="Machine codes, long format id,code.")] = None,
-    study: Annotated[Path | None, typer.Option(help="Study folder (codebook and codings).")] = None,
+    codebook: Annotated[
+        Path | None, typer.Option(help="Codebook: the deidentify stage's codebook.json (or .yaml/.csv/.qdc).")
+    ] = None,
+    codings: Annotated[
+        Path | None, typer.Option(help="Human codings table written by ingest (.parquet, offsets only).")
+    ] = None,
+    ingest_metrics: Annotated[
+        Path | None, typer.Option(help="The ingest metrics (JSON): their codings import report is repeated.")
+    ] = None,
     segments: Annotated[Path | None, typer.Option(help="Segments table.")] = None,
     themes: Annotated[Path | None, typer.Option(help="Theme assignments table.")] = None,
     codes: Annotated[Path | None, typer.Option(help="Machine codes table.")] = None,
@@ -292,7 +313,7 @@ def agreement(
     set_: SetOpt = None,
     quiet: QuietOpt = False,
 ):
-    """Agreement figures: --gold/--pred CSVs, or the study's codings vs the pipeline's outputs."""
+    """Agreement figures: --gold/--pred CSVs, or the human codings vs the pipeline's outputs."""
     from pipeline import agreement as stage
 
     if gold is not None or pred is not None:
@@ -303,20 +324,22 @@ def agreement(
             gold_path=gold, pred_path=pred, out=out, n_boot=p.agreement.n_boot, seed=p.seed
         )
     else:
-        if None in (study, segments, themes, codes):
-            raise UserError("give --gold and --pred, or --study, --segments, --themes and --codes")
-        from pipeline.runner import human_codings_report
+        if None in (codebook, codings, segments, themes, codes):
+            raise UserError(
+                "give --gold and --pred, or --codebook, --codings, --segments, --themes and --codes"
+            )
+        from pipeline.ingest import codings_import_report
+        from pipeline.study import read_codings_table
 
-        codebook, codings, codings_report = human_codings_report(study)
         report = stage.run(
             _params(params, set_),
             confusion=confusion,
-            input_report=codings_report,
+            input_report=codings_import_report(ingest_metrics) if ingest_metrics is not None else None,
             segments_path=segments,
             themes_path=themes,
             codes_path=codes,
-            codings=codings,
-            codebook=codebook,
+            codings=read_codings_table(codings),
+            codebook=_codebook(codebook),
             out=out,
             plot=plot,
         )
@@ -330,7 +353,7 @@ def report(
     metrics_dir: Annotated[Path, typer.Option(help="Folder of the stages' metrics JSON.")] = Path("metrics"),
     cards: Annotated[Path, typer.Option(help="Theme cards (JSON).")] = Path("outputs/themes.json"),
     study: Annotated[
-        Path | None, typer.Option(help="Study folder (participants, codebook, codings, theme_review.yaml).")
+        Path | None, typer.Option(help="Study folder (participants, theme_review.yaml).")
     ] = None,
     assignments: Annotated[Path, typer.Option(help="Theme per segment.")] = Path("outputs/themes.parquet"),
     segments: Annotated[Path, typer.Option(help="Segments table.")] = Path("outputs/segments.parquet"),
@@ -339,6 +362,12 @@ def report(
     ),
     codes: Annotated[Path, typer.Option(help="Machine codes table.")] = Path("outputs/codes.parquet"),
     turns: Annotated[Path, typer.Option(help="Pseudonymised turns.")] = Path("outputs/turns_deid.parquet"),
+    codebook: Annotated[Path, typer.Option(help="The deidentify stage's scrubbed codebook (JSON).")] = Path(
+        "outputs/codebook.json"
+    ),
+    codings: Annotated[Path, typer.Option(help="Human codings written by ingest (offsets only).")] = Path(
+        "outputs/codings.parquet"
+    ),
     exports: Annotated[Path, typer.Option(help="Folder for the REFI-QDA exports.")] = Path("exports"),
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
@@ -361,9 +390,19 @@ def report(
         embeddings_path=embeddings,
         codes_path=codes,
         turns_path=turns,
+        codebook_path=codebook,
+        codings_path=codings,
         out=out,
         exports_dir=exports,
     ) | {"report": str(out)}
+
+
+def _codebook(path: Path):
+    """A codebook file given on the command line; None when it is a codebook.json that says the
+    study has none."""
+    from pipeline.study import read_codebook, read_codebook_json
+
+    return read_codebook_json(path) if path.suffix.lower() == ".json" else read_codebook(path)
 
 
 def main() -> None:

@@ -33,9 +33,12 @@ every reported machine code comes from a model that never saw that transcript. T
 with no human codings are coded by a model trained on all coded transcripts. With
 `coding.method: auto` the stage is few-shot when a coder coded at least two transcripts.
 
-**Turn context** (`coding.context: turn`, pipeline only): human coders code passages, so a
-segment is represented together with its whole turn (see `with_turn_context`); the CSV
-contract codes each row on its own.
+**Interview context** (pipeline only; the CSV contract codes each row on its own). Human
+coders code passages, and read them as answers to a question. With `coding.context: turn` a
+segment is represented together with its whole turn (see `with_turn_context`); with
+`turn+question` (default) also with the interviewer turn the answer follows (see
+`preceding_questions`): on the demo study the question lifts few-shot macro kappa against
+coder A from 0.54 to 0.60. Zero-shot uses the turn only (a question is not evidence of a code).
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ from pipeline.config import CodingParams, Params
 from pipeline.embed import embed_with, read_embeddings
 from pipeline.errors import UserError
 from pipeline.io import read_csv, read_table, write_csv, write_table
-from pipeline.schemas import CODES, SEGMENTS
+from pipeline.schemas import CODES, DEID_TURNS, SEGMENTS
 from pipeline.study import Codebook, read_codebook
 
 NONE = "(none)"
@@ -337,9 +340,10 @@ def few_shot(
         seed=seed,
     )
     extra_texts, extra_emb, extra_codes = codebook_rows(codebook, embed=embed)
-    if np.asarray(train_emb).shape[1] == 2 * extra_emb.shape[1]:  # units carry turn context
-        extra_texts = [f"{t} || {t}" for t in extra_texts]
-        extra_emb = np.hstack([extra_emb, extra_emb])  # a codebook quote is its own context
+    copies = np.asarray(train_emb).shape[1] // extra_emb.shape[1]
+    if copies > 1:  # units carry context (turn, question): a codebook view is its own context
+        extra_texts = [" || ".join([t] * copies) for t in extra_texts]
+        extra_emb = np.hstack([extra_emb] * copies)
     coder.fit(
         train_texts,
         train_emb,
@@ -360,11 +364,13 @@ def cross_fit(
     embed: Embed,
     options: CodingParams,
     seed: int = 0,
+    questions: tuple[list[str], np.ndarray] | None = None,
 ) -> tuple[pd.DataFrame, dict]:
     """Few-shot codes for every segment from models that never saw the segment's transcript.
 
     `labels`: segment_id -> human codes, for every segment of the human-coded transcripts
-    (an empty set = coded, no code applies).
+    (an empty set = coded, no code applies). `questions`: per segment, the text and embedding
+    of the interviewer turn it answers (`coding.context: turn+question`).
     """
     seg_ids = segments["segment_id"].tolist()
     tids = segments["transcript_id"].to_numpy()
@@ -375,10 +381,7 @@ def cross_fit(
     if n_folds < 2:
         raise UserError("few-shot cross-fitting needs human codings on at least two transcripts")
     fold_of = {t: i % n_folds for i, t in enumerate(order)}
-    if options.context == "turn":
-        texts, embeddings, _ = with_turn_context(segments, embeddings)
-    else:
-        texts = segments["text"].tolist()
+    texts, embeddings = coding_inputs(segments, embeddings, context=options.context, questions=questions)
     parts = []
     for f in range(-1, n_folds):
         # fold -1: transcripts without human codings, coded by a model trained on all coded ones
@@ -413,7 +416,42 @@ def cross_fit(
     return codes, info
 
 
-# ---------------------------------------------------------------- turn context
+# ---------------------------------------------------------------- interview context
+
+
+def coding_inputs(
+    segments: pd.DataFrame,
+    embeddings: np.ndarray,
+    *,
+    context: str,
+    questions: tuple[list[str], np.ndarray] | None = None,
+) -> tuple[list[str], np.ndarray]:
+    """Each segment's text and features for the few-shot coder, with its context:
+    `none` (the segment alone), `turn` ([own | turn], see `with_turn_context`) or
+    `turn+question` ([own | turn | question]; the turn alone when `questions` is None)."""
+    if context == "none":
+        return segments["text"].tolist(), np.asarray(embeddings)
+    texts, features, _ = with_turn_context(segments, embeddings)
+    if context == "turn+question" and questions is not None:
+        q_texts, q_emb = questions
+        texts = [f"{t} || {q}" for t, q in zip(texts, q_texts, strict=True)]
+        features = np.hstack([features, _unit(np.asarray(q_emb, dtype=np.float64))])
+    return texts, features
+
+
+def preceding_questions(segments: pd.DataFrame, turns: pd.DataFrame) -> list[str]:
+    """Per segment, the text of the last interviewer turn before the segment's turn in its
+    transcript ("" when the interviewer has not spoken yet). `turns`: the pseudonymised turns."""
+    asked = turns[turns["role"] == "interviewer"].sort_values(["transcript_id", "turn_id"])
+    out = []
+    by_transcript = {
+        t: (g["turn_id"].to_numpy(), g["text"].tolist()) for t, g in asked.groupby("transcript_id")
+    }
+    for t, turn in zip(segments["transcript_id"], segments["turn_id"], strict=True):
+        turn_ids, texts = by_transcript.get(t, (np.array([], dtype=np.int64), []))
+        i = int(np.searchsorted(turn_ids, turn, side="left")) - 1
+        out.append(texts[i] if i >= 0 else "")
+    return out
 
 
 def with_turn_context(
@@ -448,6 +486,18 @@ def _embedder(params: Params, progress: bool) -> Embed:
     return embed
 
 
+def _questions(segments: pd.DataFrame, turns_path: Path, embed: Embed) -> tuple[list[str], np.ndarray] | None:
+    """Each segment's preceding question and its embedding (zeros where there is none);
+    None when the transcripts have no interviewer turns. Each distinct question embedded once."""
+    texts = preceding_questions(segments, read_table(turns_path, DEID_TURNS))
+    uniq = sorted({t for t in texts if t.strip()})
+    if not uniq:
+        return None
+    vectors = dict(zip(uniq, np.asarray(embed(uniq), dtype=np.float64), strict=True))
+    blank = np.zeros(len(next(iter(vectors.values()))))
+    return texts, np.vstack([vectors.get(t, blank) for t in texts])
+
+
 def segment_labels(segments: pd.DataFrame, codings: pd.DataFrame, *, min_overlap: float, coder: str) -> dict:
     """segment_id -> the codes `coder` gave it, for every segment of the transcripts that
     coder coded (spans map to segments by the agreement.min_overlap rule)."""
@@ -474,8 +524,10 @@ def run(
     codebook: Codebook | None,
     out: Path,
     codings: pd.DataFrame | None = None,
+    turns_path: Path | None = None,
     progress: bool = False,
 ) -> dict:
+    """`turns_path`: the pseudonymised turns, for `coding.context: turn+question`."""
     segments = read_table(segments_path, SEGMENTS)
     embeddings, _ = read_embeddings(embeddings_path, segments["segment_id"].tolist())
     opts = params.coding
@@ -496,12 +548,22 @@ def run(
             if coder not in set(codings["coder"]):
                 raise UserError(f"params coding.train_coder: no codings by coder '{coder}'")
             labels = segment_labels(segments, codings, min_overlap=params.agreement.min_overlap, coder=coder)
+            questions = None
+            if opts.context == "turn+question" and turns_path is not None:
+                questions = _questions(segments, turns_path, embed)
             codes, info = cross_fit(
-                segments, embeddings, labels, codebook, embed=embed, options=opts, seed=params.seed
+                segments,
+                embeddings,
+                labels,
+                codebook,
+                embed=embed,
+                options=opts,
+                seed=params.seed,
+                questions=questions,
             )
             info["train_coder"] = coder
         else:
-            context = with_turn_context(segments, embeddings)[2] if opts.context == "turn" else None
+            context = with_turn_context(segments, embeddings)[2] if opts.context != "none" else None
             codes = zero_shot(
                 segments["segment_id"].tolist(),
                 embeddings,

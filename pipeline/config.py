@@ -53,22 +53,27 @@ class EmbedParams(_Section):
 class ThemesParams(_Section):
     # Reduction: `n_views` seeded UMAP runs side by side steady the partition across seeds.
     reducer: Literal["umap", "pca"] = "umap"
-    n_views: int = Field(2, ge=1)
+    n_views: int = Field(3, ge=1)
     n_neighbors: int = Field(15, ge=2)
     n_components: int = Field(5, ge=2)
-    # Clustering: k-means with k picked by silhouette in [min_themes, max_themes] unless
-    # n_themes is set; hdbscan = BERTopic's density clustering (min_cluster_size).
+    # Clustering: k-means; k = sqrt(units / 2) (units = turns when clustering with turn
+    # context) clipped to [min_themes, max_themes], or by silhouette in that range
+    # (k_rule), unless n_themes is set; hdbscan = BERTopic's density clustering.
     clusterer: Literal["kmeans", "agglomerative", "hdbscan"] = "kmeans"
     n_themes: int | None = Field(None, ge=2)
+    k_rule: Literal["sqrt", "silhouette"] = "sqrt"
     min_themes: int = Field(8, ge=2)
-    max_themes: int = Field(20, ge=2)
+    max_themes: int = Field(60, ge=2)
+    # Interviews: a segment is clustered with its turn's mean embedding averaged in (coders
+    # code passages, not sentences); applies when segments carry turn ids.
+    context: Literal["turn", "none"] = "turn"
     min_cluster_size: int = Field(10, ge=2)  # hdbscan only
     small_corpus: int = Field(100, ge=3)  # fewer texts: PCA + agglomerative (Ward), k by silhouette
     # Outliers: a unit joins its nearest theme when its cosine similarity reaches the floor;
     # the least similar units beyond `max_unassigned` are assigned anyway.
     outlier_threshold: float = Field(0.3, ge=-1.0, le=1.0)
     max_unassigned: float = Field(0.1, ge=0.0, le=1.0)
-    guided: bool = True  # nudge units towards the codebook's codes when the study has one
+    guided: bool = False  # nudge units towards the codebook's codes when the study has one
     guide_weight: float = Field(0.25, ge=0.0, le=1.0)
     top_n_words: int = Field(8, ge=1)
     keywords: Literal["ctfidf", "keybert_mmr"] = "keybert_mmr"
@@ -94,7 +99,8 @@ class CodingParams(_Section):
     tfidf: bool = True  # few-shot: add TF-IDF word uni/bigrams to the embeddings
     folds: int = Field(5, ge=2)  # few-shot in the pipeline: cross-fitting folds over transcripts
     train_coder: str | None = None  # few-shot: whose codings to learn from (default: first coder)
-    context: Literal["turn", "none"] = "turn"  # pipeline: segments carry their turn as context
+    # pipeline: segments carry their turn (and the interviewer's preceding question) as context
+    context: Literal["turn+question", "turn", "none"] = "turn+question"
 
 
 class AgreementParams(_Section):

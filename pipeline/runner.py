@@ -11,7 +11,8 @@ from pathlib import Path
 from pipeline import agreement, coding, deid, embed, ingest, segment, themes
 from pipeline import report as report_stage
 from pipeline.config import Params
-from pipeline.study import load_codebook, load_participants, read_codings
+from pipeline.ingest import codings_import_report
+from pipeline.study import read_codebook_json, read_codings_table, write_scrubbed_codebook
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,16 @@ class Layout:
     @property
     def turns(self) -> Path:
         return self.root / "outputs" / "turns.parquet"
+
+    @property
+    def codings(self) -> Path:
+        """Human codings as offsets into the transcripts (no text), imported by ingest."""
+        return self.root / "outputs" / "codings.parquet"
+
+    @property
+    def codebook(self) -> Path:
+        """The study's codebook with identifiers scrubbed, written by deidentify."""
+        return self.root / "outputs" / "codebook.json"
 
     @property
     def deid_turns(self) -> Path:
@@ -69,24 +80,10 @@ class Layout:
         return self.root / "exports"
 
 
-def human_codings(study: Path):
-    """The study's codebook and its human codings (validated against participants)."""
-    codebook, codings, _ = human_codings_report(study)
-    return codebook, codings
-
-
-def human_codings_report(study: Path):
-    """(codebook, codings, report of what was used and skipped) for the study."""
-    codebook = load_codebook(study)
-    ids = set(load_participants(study)["transcript_id"])
-    codings, report = read_codings(study, ids, codebook)
-    return codebook, codings, report.as_dict()
-
-
 def run_all(params: Params, *, study: Path, out: Path, progress: bool = False) -> Layout:
     """Every stage, in order, exactly as the DVC stages call them."""
     lay = Layout(out)
-    ingest.run(params, study=study, out=lay.turns, metrics=lay.metrics / "ingest.json")
+    ingest.run(params, study=study, out=lay.turns, codings=lay.codings, metrics=lay.metrics / "ingest.json")
     deid.run(
         params,
         turns_path=lay.turns,
@@ -96,6 +93,9 @@ def run_all(params: Params, *, study: Path, out: Path, progress: bool = False) -
         study=study,
         progress=progress,
     )
+    write_scrubbed_codebook(study, lay.codebook, deid_params=params.deid)  # part of the deid stage
+    # from here on, no stage reads the study's codebook or codings: only these two outputs
+    codebook, codings = read_codebook_json(lay.codebook), read_codings_table(lay.codings)
     segment.run(params, turns_path=lay.deid_turns, out=lay.segments, metrics=lay.metrics / "segment.json")
     embed.run(params, segments_path=lay.segments, out=lay.embeddings, progress=progress)
     themes.run(
@@ -105,9 +105,8 @@ def run_all(params: Params, *, study: Path, out: Path, progress: bool = False) -
         out=lay.assignments,
         cards=lay.cards,
         metrics=lay.metrics / "themes.json",
-        codebook=load_codebook(study),
+        codebook=codebook,
     )
-    codebook, codings, codings_report = human_codings_report(study)
     coding.run(
         params,
         segments_path=lay.segments,
@@ -115,6 +114,7 @@ def run_all(params: Params, *, study: Path, out: Path, progress: bool = False) -
         codebook=codebook,
         codings=codings,
         out=lay.codes,
+        turns_path=lay.deid_turns,
     )
     agreement.run(
         params,
@@ -126,7 +126,7 @@ def run_all(params: Params, *, study: Path, out: Path, progress: bool = False) -
         out=lay.metrics / "agreement.json",
         plot=lay.plots / "agreement_per_code.json",
         confusion=lay.plots / "theme_code_confusion.json",
-        input_report=codings_report,
+        input_report=codings_import_report(lay.metrics / "ingest.json"),
     )
     run_report(params, study=study, lay=lay)
     return lay
@@ -146,6 +146,8 @@ def run_report(
         embeddings_path=lay.embeddings,
         codes_path=lay.codes,
         turns_path=lay.deid_turns,
+        codebook_path=lay.codebook,
+        codings_path=lay.codings,
         out=out or lay.report,
         exports_dir=exports_dir or lay.exports,
     )

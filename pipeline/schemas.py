@@ -58,6 +58,16 @@ DEID_TURNS = Schema(
     unique=("transcript_id", "turn_id"),
 )
 
+# Human codings, imported by ingest from the study's codings file(s): offsets into the
+# ingested transcript text (as `turns.start`/`end` are) and deliberately NO text column, so
+# that stages after de-identification can use them without seeing raw text. Spans of one
+# transcript, coder and code never overlap (overlapping ones are merged on import).
+CODINGS = Schema(
+    "codings",
+    (("transcript_id", "str"), ("coder", "str"), ("code", "str"), ("start", "int64"), ("end", "int64")),
+    unique=("transcript_id", "coder", "code", "start"),
+)
+
 # Units of analysis. `start`/`end`: offsets into the pseudonymised turn text;
 # `orig_start`/`orig_end`: offsets into the ingested transcript text (for human codings).
 SEGMENTS = Schema(

@@ -1,14 +1,29 @@
-"""The study folder: find its files, validate them, load participants, codebook and codings."""
+"""The study folder: find its files, validate them, load participants, codebook and codings.
+
+Only the stages that may see raw text (ingest, deidentify) load codebooks and codings from
+the study folder. They hand later stages two typed outputs instead:
+- `outputs/codings.parquet` (schema `CODINGS`): the human codings as offsets only, written
+  by ingest (`read_codings_table` reads it);
+- `outputs/codebook.json`: the codebook with identifiers scrubbed, written by deidentify
+  (`write_scrubbed_codebook`; `read_codebook_json` reads it). Its shape is that of
+  `codebook.yaml`, `{"codes": [{"id", "name", "definition", "include", "exclude",
+  "examples", "parent"}, ...]}`, or `{"codes": null}` when the study has no codebook.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from pipeline.errors import UserError
-from pipeline.io import read_csv, read_yaml
+from pipeline.io import read_csv, read_json, read_table, read_yaml, write_json
+from pipeline.schemas import CODINGS
+
+if TYPE_CHECKING:
+    from pipeline.config import DeidParams
 
 TRANSCRIPT_SUFFIXES = (".txt", ".md")
 
@@ -125,10 +140,16 @@ def load_codebook(study: Path) -> Codebook | None:
 
 
 def read_codebook(path: Path) -> Codebook:
-    """A codebook file: YAML (see README), CSV with columns name, description, or REFI .qdc."""
+    """A codebook file: YAML (see README), CSV with columns name, description, REFI .qdc,
+    or the pipeline's own `codebook.json` (see the module docstring)."""
     if not path.exists():
         raise UserError(f"{path}: codebook file not found")
     suffix = path.suffix.lower()
+    if suffix == ".json":
+        book = read_codebook_json(path)
+        if book is None:
+            raise UserError(f"{path}: holds no codebook (the study has none)")
+        return book
     if suffix in (".yaml", ".yml"):
         return _codebook_from_yaml(path)
     if suffix == ".csv":
@@ -145,11 +166,14 @@ def read_codebook(path: Path) -> Codebook:
         from pipeline.refi import read_codebook_qdc  # REFI-QDA support lives with the exports
 
         return _check_codebook(read_codebook_qdc(path), path)
-    raise UserError(f"{path}: unsupported codebook format (expected .yaml, .csv or .qdc)")
+    raise UserError(f"{path}: unsupported codebook format (expected .yaml, .csv, .qdc or .json)")
 
 
 def _codebook_from_yaml(path: Path) -> Codebook:
-    data = read_yaml(path, what="study")
+    return _codebook_from_mapping(read_yaml(path, what="study"), path)
+
+
+def _codebook_from_mapping(data: object, path: Path) -> Codebook:
     if not isinstance(data, dict) or not isinstance(data.get("codes"), list):
         raise UserError(f"{path}: expected a mapping with a 'codes' list")
     allowed = {"id", "name", "definition", "include", "exclude", "examples", "parent"}
@@ -195,7 +219,56 @@ def _check_codebook(codebook: Codebook, path: Path) -> Codebook:
     return codebook
 
 
-CODING_COLUMNS = ["transcript_id", "coder", "code", "start", "end"]
+def codebook_as_dict(codebook: Codebook | None) -> dict:
+    """The `codebook.json` form of a codebook (`{"codes": null}`: no codebook)."""
+    if codebook is None:
+        return {"codes": None}
+    return {
+        "codes": [
+            {
+                "id": c.code_id,
+                "name": c.name,
+                "definition": c.definition,
+                "include": c.include,
+                "exclude": c.exclude,
+                "examples": list(c.examples),
+                "parent": c.parent,
+            }
+            for c in codebook.codes
+        ]
+    }
+
+
+def write_codebook_json(path: Path, codebook: Codebook | None) -> None:
+    write_json(path, codebook_as_dict(codebook))
+
+
+def read_codebook_json(path: Path) -> Codebook | None:
+    """The codebook a deidentify stage wrote (None: the study has no codebook)."""
+    data = read_json(path)
+    if isinstance(data, dict) and set(data) == {"codes"} and data["codes"] is None:
+        return None
+    return _codebook_from_mapping(data, path)
+
+
+def write_scrubbed_codebook(study: Path, out: Path, *, deid_params: DeidParams) -> Codebook | None:
+    """The deidentify stage's codebook output: the study's codebook (if any) with identifiers
+    in its free text (names, definitions, criteria, example quotes) replaced, so that later
+    stages never read the study folder's own codebook."""
+    from pipeline.deid import scrub_codebook  # spaCy: loaded only here, in the deid stage
+
+    codebook = load_codebook(study)
+    scrubbed = scrub_codebook(codebook, params=deid_params, study=study) if codebook else None
+    write_codebook_json(out, scrubbed)
+    return scrubbed
+
+
+def read_codings_table(path: Path) -> pd.DataFrame:
+    """The human codings the ingest stage imported (schema CODINGS: offsets, no text)."""
+    return read_table(path, CODINGS)
+
+
+CODING_COLUMNS = CODINGS.names
 
 
 @dataclass
@@ -309,17 +382,14 @@ def read_codings(
                 )
             from pipeline.taguette import locate_quotes
 
-            known_t = df["transcript_id"].isin(transcript_ids).to_numpy()
-            for i in range(len(df)):
-                if not known_t[i]:
-                    report.skip("unknown_transcript", f"{path.name} line {i + 2}")
-            located, qcounts = locate_quotes(df[known_t], texts)
-            report.rows_in += int(known_t.sum()) - len(located) + int((~known_t).sum())
-            for reason, n in qcounts.items():
-                for _ in range(n if reason.startswith("skipped_") else 0):
-                    report.skip(reason.removeprefix("skipped_"), path.name)
+            known_t = df["transcript_id"].isin(transcript_ids)
+            located, _counts = locate_quotes(df[known_t], texts)
+            for i in df.index.difference(located.index):  # rows in = used + skipped, by line
+                report.rows_in += 1
+                reason = "unknown_transcript" if not known_t[i] else "quote_not_found"
+                report.skip(reason, f"{path.name} line {i + 2}")
             df = located
-        for i, row in enumerate(df.astype(str).itertuples(index=False)):
+        for i, row in zip(df.index, df.astype(str).itertuples(index=False), strict=True):
             report.rows_in += 1
             where = f"{path.name} line {i + 2}" if path.suffix == ".csv" else f"{path.name} row {i + 1}"
             tid, coder, code = row.transcript_id.strip(), row.coder.strip(), row.code.strip()

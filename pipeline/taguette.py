@@ -141,13 +141,14 @@ def read_taguette_csv(path: Path, *, coder: str = "taguette") -> pd.DataFrame:
 def locate_quotes(codings: pd.DataFrame, texts: dict[str, str]) -> tuple[pd.DataFrame, dict[str, int]]:
     """Give quote-only codings start/end offsets by finding each quote in its transcript.
 
-    Whitespace differences are tolerated. Each repeat of the same quote in a transcript
-    takes the next occurrence. Quotes whose transcript is unknown or that are not found
-    are skipped and counted.
+    An exact occurrence is preferred; failing that, one that differs only in whitespace
+    (line breaks, repeated spaces: exports often reflow text). Each repeat of the same quote
+    in a transcript takes the next occurrence. Quotes whose transcript is unknown or that are
+    not found are skipped and counted.
     """
-    rows, unknown, missing = [], 0, 0
+    rows, kept, unknown, missing = [], [], 0, 0
     cursor: dict[tuple[str, str], int] = {}
-    for r in codings.itertuples(index=False):
+    for idx, r in zip(codings.index, codings.itertuples(index=False), strict=True):
         text = texts.get(r.transcript_id)
         if text is None:
             unknown += 1
@@ -156,15 +157,16 @@ def locate_quotes(codings: pd.DataFrame, texts: dict[str, str]) -> tuple[pd.Data
         if not words:
             missing += 1
             continue
-        pattern = re.compile(r"\s+".join(re.escape(w) for w in words))
         key = (r.transcript_id, r.quote)
-        m = pattern.search(text, cursor.get(key, 0)) or pattern.search(text)
-        if m is None:
+        span = _find_quote(text, r.quote.strip(), words, cursor.get(key, 0))
+        if span is None:
             missing += 1
             continue
-        cursor[key] = m.end()
-        rows.append((r.transcript_id, r.coder, r.code, m.start(), m.end()))
-    out = pd.DataFrame(rows, columns=["transcript_id", "coder", "code", "start", "end"])
+        cursor[key] = span[1]
+        rows.append((r.transcript_id, r.coder, r.code, span[0], span[1]))
+        kept.append(idx)
+    # the input's index is kept, so a caller can name the line of each quote it could not place
+    out = pd.DataFrame(rows, columns=["transcript_id", "coder", "code", "start", "end"], index=kept)
     counts = {
         "rows_in": len(codings),
         "used": len(rows),
@@ -172,3 +174,15 @@ def locate_quotes(codings: pd.DataFrame, texts: dict[str, str]) -> tuple[pd.Data
         "skipped_quote_not_found": missing,
     }
     return out, counts
+
+
+def _find_quote(text: str, quote: str, words: list[str], pos: int) -> tuple[int, int] | None:
+    """(start, end) of `quote` in `text` at or after `pos` (else from the beginning): an exact
+    occurrence first, then one that differs only in whitespace."""
+    for at in (pos, 0):
+        i = text.find(quote, at)
+        if i >= 0:
+            return i, i + len(quote)
+    pattern = re.compile(r"\s+".join(re.escape(w) for w in words))
+    m = pattern.search(text, pos) or pattern.search(text)
+    return (m.start(), m.end()) if m else None

@@ -8,7 +8,9 @@ from pipeline.coding import (
     FewShotCoder,
     calibrated_scores,
     code_views,
+    coding_inputs,
     cross_fit,
+    preceding_questions,
     read_training,
     with_turn_context,
     zero_shot,
@@ -138,6 +140,50 @@ def test_turn_context_joins_the_segments_of_one_turn():
     texts, emb, ctx = with_turn_context(segs, fake_embed(segs["text"].tolist()))
     assert texts[0] == "alpha sentence 0 || alpha sentence 0 beta sentence 1"
     assert emb.shape == (4, 8) and np.allclose(ctx[0], ctx[1]) and not np.allclose(ctx[1], ctx[2])
+
+
+def _interview(n_transcripts=4, n_questions=6):
+    """Turns and segments where only the interviewer's question tells the code apart."""
+    turns, segs, labels = [], [], {}
+    for t in range(n_transcripts):
+        for q in range(n_questions):
+            word, code = [("alpha", "a"), ("beta", "b"), ("gamma", "c")][(q + t) % 3]
+            turns.append((f"T{t}", 2 * q, "interviewer", f"Tell me about {word}?"))
+            turns.append((f"T{t}", 2 * q + 1, "participant", "Well, I think so."))
+            sid = f"T{t}:{q}"
+            segs.append((sid, f"T{t}", 2 * q + 1, f"Well, I think so, number {q}."))
+            labels[sid] = {code}
+    turns = pd.DataFrame(turns, columns=["transcript_id", "turn_id", "role", "text"])
+    segs = pd.DataFrame(segs, columns=["segment_id", "transcript_id", "turn_id", "text"])
+    return turns, segs, labels
+
+
+def test_preceding_question_is_the_last_interviewer_turn_before():
+    turns, segs, _ = _interview(1, 2)
+    turns = pd.concat([turns, pd.DataFrame([("T9", 0, "participant", "Hi.")], columns=turns.columns)])
+    segs = pd.concat([segs, pd.DataFrame([("T9:0", "T9", 0, "Hi.")], columns=segs.columns)])
+    assert preceding_questions(segs, turns) == ["Tell me about alpha?", "Tell me about beta?", ""]
+
+
+def test_question_context_lets_few_shot_code_uninformative_answers():
+    turns, segs, labels = _interview()
+    q = preceding_questions(segs, turns)
+    emb = fake_embed(segs["text"].tolist())
+    texts, X = coding_inputs(segs, emb, context="turn+question", questions=(q, fake_embed(q)))
+    assert X.shape == (len(segs), 12) and texts[0].endswith("|| Tell me about alpha?")
+    right = {}
+    for context in ("turn+question", "none"):
+        codes, _ = cross_fit(
+            segs,
+            emb,
+            labels,
+            BOOK,
+            embed=fake_embed,
+            options=CodingParams(folds=4, context=context, tfidf=False),
+            questions=(q, fake_embed(q)),
+        )
+        right[context] = sum(labels[r.segment_id] == {r.code} for r in codes.itertuples())
+    assert right["turn+question"] == len(segs) and right["none"] <= len(segs) // 2
 
 
 def test_training_csv_allows_several_codes_and_none(tmp_path):

@@ -253,3 +253,20 @@ def test_scoring_counts_a_span_only_when_fully_covered():
     assert result["per_type"]["PERSON"]["recall"] == 1.0
     assert result["per_type"]["PHONE"]["recall"] == 0.0
     assert result["span_precision"] == pytest.approx(2 / 3)
+
+
+def test_codebook_examples_are_scrubbed_and_descriptions_kept(tmp_path):
+    from pipeline.deid import scrub_codebook
+    from pipeline.study import Code, Codebook
+
+    code = Code(
+        "working_together",
+        "Interprofessional working",
+        definition="Staff from different agencies working as one team.",
+        examples=("Karen Mbeki rang me from Thatcham on 07700 900123.",),
+    )
+    out = scrub_codebook(Codebook((code,)), params=DeidParams(), study=tmp_path).codes[0]
+    assert (out.name, out.definition) == (code.name, code.definition)
+    for identifier in ("Karen", "Mbeki", "Thatcham", "07700"):
+        assert identifier not in out.examples[0]
+    assert out.examples[0].startswith("[")

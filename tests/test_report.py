@@ -267,6 +267,33 @@ def test_merge_decision_changes_report_without_rediscovery(tiny_run, tmp_path):
     assert read_table(lay.assignments, ASSIGNMENTS).equals(discovered)
 
 
+def test_report_reads_no_study_codings_and_loads_no_spacy(tiny_run, tmp_path, monkeypatch):
+    """The report takes the scrubbed codebook and the offsets-only codings from the earlier
+    stages: with the study's own codebook and codings gone, and spaCy unloadable, it still
+    shows the human codings and the theme x code comparison."""
+    import spacy
+
+    study, lay, params = tiny_run
+
+    def no_spacy(*args, **kwargs):
+        raise AssertionError("the report stage loaded a spaCy pipeline")
+
+    monkeypatch.setattr(spacy, "load", no_spacy)
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    for name in ("codebook.yaml", "codings.csv"):
+        shutil.move(study / name, hidden / name)
+    try:
+        summary = rerun_report(study, lay, params, tmp_path / "index.html", tmp_path / "exports")
+    finally:
+        for name in ("codebook.yaml", "codings.csv"):
+            shutil.move(hidden / name, study / name)
+    assert summary["human_codings"] > 0
+    p = parse((tmp_path / "index.html").read_text(encoding="utf-8"))
+    assert "no human codebook or codings" not in p.text["confusion"]
+    assert any(c in p.text["confusion"] for c in ("communication", "consultation", "engagement", "funding"))
+
+
 def test_report_without_human_codings(tmp_path):
     """A study with no codebook or codings still gets every section, saying why it is short."""
     from conftest import make_study

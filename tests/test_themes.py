@@ -9,7 +9,14 @@ from pipeline.config import ThemesParams
 from pipeline.errors import UserError
 from pipeline.themes import discover_themes, theme_cards
 from pipeline.themes.cards import exemplar_indices
-from pipeline.themes.discover import Discovery, guide, outlier_policy
+from pipeline.themes.discover import (
+    Discovery,
+    guide,
+    outlier_policy,
+    rule_k,
+    turn_context,
+    with_context,
+)
 from pipeline.themes.hierarchy import parent_themes
 from pipeline.themes.keywords import theme_label
 from pipeline.themes.stability import best_match_jaccard, stability_report
@@ -38,6 +45,7 @@ FAST = ThemesParams(
     n_components=4,
     min_themes=2,
     max_themes=8,
+    k_rule="silhouette",
     small_corpus=20,
     keywords="ctfidf",
     stability_runs=3,
@@ -122,9 +130,65 @@ def test_guidance_pulls_units_towards_codes():
     assert (nudged[:10] @ protos[0] > x[:10] @ protos[0]).all()
     assert np.allclose(nudged[10:], x[10:])  # not near any code: untouched
     assert np.allclose(np.linalg.norm(nudged, axis=1), 1)
-    found = discover_themes(texts, x, options=FAST, seed=0, prototypes=np.eye(16)[:3])
+    guided = FAST.model_copy(update={"guided": True})
+    found = discover_themes(texts, x, options=guided, seed=0, prototypes=np.eye(16)[:3])
     assert len(set(found.topics.tolist())) >= 3  # at least one theme per code
     assert "guided by 3 codes" in found.mode
+
+
+def test_sqrt_rule_scales_k_with_units_within_bounds():
+    assert rule_k(800, lo=8, hi=60) == 20
+    assert rule_k(4000, lo=8, hi=60) == 45
+    assert rule_k(50, lo=8, hi=60) == 8
+    assert rule_k(100000, lo=8, hi=60) == 60
+    texts, x, _ = _blobs(per=50, k=4)  # 200 units: k = 10
+    sqrt = FAST.model_copy(update={"k_rule": "sqrt", "max_themes": 20})
+    found = discover_themes(texts, x, options=sqrt, seed=0)
+    assert "k=10, sqrt rule" in found.mode
+    assert len(set(found.topics.tolist()) - {-1}) == 10
+
+
+def _turns(per_turn=5, n_turns=40, seed=0):
+    """Segments of turns: a turn's segments are noisy views of the turn's topic (4 topics)."""
+    rng = np.random.default_rng(seed)
+    topic = np.arange(n_turns) % 4
+    centre = np.eye(16)[topic].repeat(per_turn, axis=0)
+    x = centre + 0.9 * rng.standard_normal(centre.shape)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    segs = pd.DataFrame(
+        {
+            "transcript_id": ["t1"] * (per_turn * n_turns),
+            "turn_id": np.arange(n_turns).repeat(per_turn),
+            "text": [f"{WORDS[t]} item{i}" for i, t in enumerate(topic.repeat(per_turn))],
+        }
+    )
+    return segs, x, topic.repeat(per_turn)
+
+
+def test_turn_context_is_the_turn_mean_and_respects_the_option():
+    segs, x, _ = _turns()
+    ctx = turn_context(segs, x, options=FAST)
+    mean = x[:5].mean(axis=0)
+    assert np.allclose(ctx[:5], mean / np.linalg.norm(mean))
+    assert turn_context(segs, x, options=FAST.model_copy(update={"context": "none"})) is None
+    assert turn_context(segs.drop(columns="turn_id"), x, options=FAST) is None
+    both = with_context(x, ctx)
+    assert np.allclose(np.linalg.norm(both, axis=1), 1)
+
+
+def test_turn_context_recovers_turn_topics_and_counts_turns_for_k():
+    segs, x, truth = _turns()
+    fixed = FAST.model_copy(update={"n_themes": 4, "stability_runs": 1})
+    alone = discover_themes(segs["text"].tolist(), x, options=fixed, seed=0)
+    ctx = turn_context(segs, x, options=FAST)
+    joint = discover_themes(segs["text"].tolist(), x, options=fixed, seed=0, context=ctx)
+    assert adjusted_rand_score(truth, joint.topics) > adjusted_rand_score(truth, alone.topics) + 0.2
+    # 200 segments but 40 turns: the sqrt rule counts the turns (k = sqrt(20) -> 4).
+    sqrt = FAST.model_copy(update={"k_rule": "sqrt", "min_themes": 2})
+    found = discover_themes(segs["text"].tolist(), x, options=sqrt, seed=0, context=ctx)
+    assert "k=4, sqrt rule" in found.mode
+    with pytest.raises(UserError, match="context"):
+        discover_themes(segs["text"].tolist(), x, options=sqrt, seed=0, context=ctx[:10])
 
 
 def test_hierarchy_groups_near_themes():

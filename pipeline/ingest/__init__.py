@@ -1,4 +1,10 @@
-"""Ingest stage: study folder -> turns table (raw text; read only by de-identification)."""
+"""Ingest stage: study folder -> turns table (raw text; read only by de-identification),
+plus the study's human codings as an offsets-only table (no text: later stages may read it).
+
+Codings are imported here because placing and checking them needs the raw transcript text:
+spans past the end of a transcript are skipped, and quote-only codings (a Taguette tag
+export) are located in the text. What was used and skipped, and why, goes into the ingest
+metrics under `codings` (counts and file lines, never text)."""
 
 from __future__ import annotations
 
@@ -9,9 +15,9 @@ import pandas as pd
 from pipeline.config import Params
 from pipeline.errors import UserError
 from pipeline.ingest.text import parse_turns, read_text
-from pipeline.io import write_json, write_table
-from pipeline.schemas import TURNS
-from pipeline.study import load_participants, load_study_info, transcript_files
+from pipeline.io import read_json, write_json, write_table
+from pipeline.schemas import CODINGS, TURNS
+from pipeline.study import load_codebook, load_participants, load_study_info, read_codings, transcript_files
 
 
 def transcript_turns(
@@ -45,6 +51,25 @@ def transcript_turns(
 
 def ingest_study(study: Path) -> tuple[pd.DataFrame, dict]:
     """Read every transcript of a study; return the turns and counts for metrics."""
+    turns, metrics, _texts = _ingest(study)
+    return turns, metrics
+
+
+def import_codings(study: Path, texts: dict[str, str]) -> tuple[pd.DataFrame, dict]:
+    """The study's human codings (schema CODINGS; empty when it has none) and the import
+    report (rows in = used + skipped, by reason), checked against the ingested `texts`."""
+    codings, report = read_codings(study, set(texts), load_codebook(study), texts=texts)
+    return CODINGS.conform(codings, source=str(study)), report.as_dict()
+
+
+def codings_import_report(ingest_metrics: Path) -> dict | None:
+    """What the ingest stage did with the study's human codings (used, skipped and why), from
+    its metrics file; None when they hold no such report."""
+    return read_json(ingest_metrics).get("codings")
+
+
+def _ingest(study: Path) -> tuple[pd.DataFrame, dict, dict[str, str]]:
+    """(turns, counts, transcript texts by id) of a study."""
     info = load_study_info(study)
     participants = load_participants(study)
     files = transcript_files(study)
@@ -60,7 +85,7 @@ def ingest_study(study: Path) -> tuple[pd.DataFrame, dict]:
         raise UserError(
             f"{study / 'participants.csv'}: transcript_id '{missing[0]}' has no file in transcripts/"
         )
-    tables, per_transcript = [], {}
+    tables, per_transcript, texts = [], {}, {}
     for row in participants.sort_values("transcript_id").itertuples():
         path = by_id[row.transcript_id]
         try:
@@ -81,6 +106,7 @@ def ingest_study(study: Path) -> tuple[pd.DataFrame, dict]:
             labels = ", ".join(info.interviewer_labels)
             raise UserError(f"{path}: every turn is by an interviewer ({labels}); no participant speech")
         tables.append(turns)
+        texts[row.transcript_id] = text
         per_transcript[row.transcript_id] = {
             role: int((turns["role"] == role).sum()) for role in ("participant", "interviewer", "note")
         }
@@ -95,11 +121,14 @@ def ingest_study(study: Path) -> tuple[pd.DataFrame, dict]:
         "groups": {str(k): int(v) for k, v in participants["group"].value_counts().sort_index().items()},
         "per_transcript": per_transcript,
     }
-    return turns, metrics
+    return turns, metrics, texts
 
 
-def run(params: Params, *, study: Path, out: Path, metrics: Path) -> dict:
-    turns, counts = ingest_study(study)
+def run(params: Params, *, study: Path, out: Path, codings: Path, metrics: Path) -> dict:
+    turns, counts, texts = _ingest(study)
+    table, report = import_codings(study, texts)
     write_table(out, turns, TURNS)
+    write_table(codings, table, CODINGS)
+    counts["codings"] = report
     write_json(metrics, counts)
     return counts

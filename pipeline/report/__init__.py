@@ -1,6 +1,8 @@
 """Report stage: the run's results as one self-contained HTML page, plus REFI-QDA exports.
 
-Reads only pseudonymised text (segments, pseudonymised turns) and counts. Applies the
+Reads only pseudonymised text (segments, pseudonymised turns), counts, the human codings as
+offsets (`outputs/codings.parquet`) and the scrubbed codebook (`outputs/codebook.json`);
+from the study folder only participants.csv and theme_review.yaml. Applies the
 study's theme review decisions (`theme_review.yaml`) to the candidate themes first, so the
 report, the theme x code comparison and the exports show the reviewed themes without
 re-running discovery. Writes:
@@ -24,13 +26,12 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from pipeline import __version__, refi
 from pipeline.config import Params
-from pipeline.deid import scrub_codebook
 from pipeline.embed import read_embeddings
 from pipeline.io import read_json, read_table, write_text
 from pipeline.report import compare, figures
 from pipeline.review import REVIEW_FILE, apply_review, load_review
 from pipeline.schemas import ASSIGNMENTS, CODES, DEID_TURNS, SEGMENTS
-from pipeline.study import Codebook, load_codebook, load_codings, load_participants
+from pipeline.study import Codebook, load_participants, read_codebook_json, read_codings_table
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +187,8 @@ def run(
     embeddings_path: Path,
     codes_path: Path,
     turns_path: Path,
+    codebook_path: Path,
+    codings_path: Path,
     out: Path,
     exports_dir: Path,
 ) -> dict:
@@ -217,8 +220,8 @@ def run(
     )
 
     participants = load_participants(study)
-    codebook = load_codebook(study)
-    codings = load_codings(study, set(participants["transcript_id"]), codebook)
+    codebook = read_codebook_json(codebook_path)  # scrubbed by the deidentify stage
+    codings = read_codings_table(codings_path)
     groups = sorted(participants["group"].unique())
 
     comparison = None
@@ -267,17 +270,14 @@ def run(
         assignments=assignments,
         codes=codes,
         cards=cards,
-        # the codebook's own text (example quotes!) leaves the study folder: scrub it
-        codebook=scrub_codebook(codebook, params=params.deid, study=study) if codebook else None,
+        codebook=codebook,
         codings=codings,
         participants=participants,
         exports_dir=exports_dir,
     )
 
     hashed = [segments_path, assignments_path, cards_path, embeddings_path, codes_path, turns_path]
-    hashed += [
-        study / n for n in ("participants.csv", "codebook.yaml", "codebook.csv", "codings.csv", REVIEW_FILE)
-    ]
+    hashed += [codebook_path, codings_path, study / "participants.csv", review_path]
     context = {
         "study_name": ingest.get("study", ""),
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),

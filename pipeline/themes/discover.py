@@ -1,23 +1,35 @@
 """Cluster unit embeddings into candidate themes: seeded, reproducible, with an outlier policy.
 
 Method (defaults, and why):
+0. Context (interviews, ``context: turn``): each segment is clustered as the mean of its own
+   unit embedding and its turn's mean embedding. Coders code passages (often a whole answer),
+   not 3-sentence windows; on the demo study this doubles the AMI against coder A. Keywords,
+   quotes and the cards still use each segment's own embedding.
 1. Reduce: ``n_views`` UMAP projections (cosine, min_dist 0, seeds ``seed``, ``seed+1``...) side
    by side. One UMAP run is what BERTopic does; its layout moves with the seed, and clusters
    with it. Several views averaged out by one clustering give themes that survive a new seed.
    ``reducer: pca`` is the deterministic, fast alternative.
-2. Cluster: k-means, with k chosen by the silhouette score of the reduced space among
-   ``min_themes``..``max_themes`` (an analyst reads 8-20 themes; outside that range they either
-   merge distinct ideas or fragment). Every unit is placed, unlike HDBSCAN, which on short
-   texts leaves 25-50% as noise. ``clusterer: hdbscan`` gives BERTopic's density clustering.
+2. Cluster: k-means with k = sqrt(units / 2) (the classic rule of thumb, Mardia et al. 1979),
+   clipped to ``min_themes``..``max_themes``. Human codebooks grow with the data (a dozen codes
+   for a few hundred interview passages, dozens for thousands of survey comments), and AMI
+   against them rises with k up to well past the true number of codes, while the silhouette
+   (``k_rule: silhouette``) of a UMAP space favours the fewest, broadest clusters. With turn
+   context (step 0) the units are the turns: segments of one turn share most of their vector.
+   Every unit is placed, unlike HDBSCAN, which on short texts leaves 25-50% as noise.
+   ``clusterer: hdbscan`` gives BERTopic's density clustering.
 3. Outliers, explicitly: a unit stays in its theme (or, for HDBSCAN noise, joins its nearest
    theme) when the cosine similarity to the theme's centroid reaches ``outlier_threshold``;
    if more than ``max_unassigned`` of the units would then be unassigned, the most similar of
    them are assigned anyway, so the unassigned share never exceeds it.
 4. Small corpora (fewer than ``small_corpus`` texts): UMAP neighbourhoods and densities are
    unreliable, so PCA + agglomerative (Ward) clustering, k by silhouette in 2..min(max_themes, n/3).
-5. Codebook guidance (optional): each unit whose embedding is close to a code's description
-   (similarity >= ``outlier_threshold``) is pulled towards it by ``guide_weight`` before
-   clustering, as BERTopic's seeded topics do; k is then at least the number of codes.
+5. Codebook guidance (optional, off by default): each unit whose embedding is close to a code's
+   prototype (mean of its name, definition, criteria and example embeddings, as in coding;
+   similarity >= ``outlier_threshold``) is pulled towards it by ``guide_weight`` before
+   clustering, as BERTopic's seeded topics do; k is then at least the number of codes. Zero-shot
+   similarity to code descriptions is weak evidence (macro F1 ~0.27 on the demo), and on the demo
+   guidance, semi-supervised UMAP on calibrated pseudo-labels alike, lowered agreement with
+   coder A once turn context was used, hence off by default.
 """
 
 from __future__ import annotations
@@ -123,10 +135,18 @@ def choose_k(z: np.ndarray, ks: range, *, algorithm: str, seed: int) -> tuple[np
     return best[1], scores
 
 
+def rule_k(units: int, *, lo: int, hi: int) -> int:
+    """k = round(sqrt(units / 2)) clipped to [lo, hi] (module docstring, step 2)."""
+    return int(min(max(round(np.sqrt(units / 2)), lo), hi))
+
+
 def cluster(
-    embeddings: np.ndarray, *, options: ThemesParams, seed: int, min_k: int = 2
+    embeddings: np.ndarray, *, options: ThemesParams, seed: int, min_k: int = 2, units: int | None = None
 ) -> tuple[np.ndarray, str, dict[int, float]]:
-    """Theme id per unit (-1 = noise, HDBSCAN only), the mode used, silhouette per k tried."""
+    """Theme id per unit (-1 = noise, HDBSCAN only), the mode used, silhouette per k tried.
+
+    `units`: how many independent units the data hold, for the k rule (default: rows).
+    """
     n = len(embeddings)
     small = n < options.small_corpus
     z = reduce(embeddings, options=options, seed=seed, small=small)
@@ -145,6 +165,13 @@ def cluster(
         return _fit(z, k, algorithm=options.clusterer, seed=seed), f"{options.clusterer} (k={k})", {}
     hi = max(2, min(options.max_themes, n - 1))
     lo = min(max(options.min_themes, min_k), hi)
+    if options.k_rule == "sqrt":
+        k = rule_k(n if units is None else units, lo=lo, hi=hi)
+        return (
+            _fit(z, k, algorithm=options.clusterer, seed=seed),
+            f"{options.clusterer} (k={k}, sqrt rule)",
+            {},
+        )
     labels, scores = choose_k(z, range(lo, hi + 1), algorithm=options.clusterer, seed=seed)
     return labels, f"{options.clusterer} (k={len(set(labels.tolist()))}, by silhouette)", scores
 
@@ -186,10 +213,10 @@ def _renumber(labels: np.ndarray) -> np.ndarray:
 
 
 def partition(
-    embeddings: np.ndarray, *, options: ThemesParams, seed: int, min_k: int = 2
+    embeddings: np.ndarray, *, options: ThemesParams, seed: int, min_k: int = 2, units: int | None = None
 ) -> tuple[np.ndarray, str, dict[int, float]]:
     """One seeded fit: clustering plus the outlier policy, themes numbered by size."""
-    labels, mode, scores = cluster(embeddings, options=options, seed=seed, min_k=min_k)
+    labels, mode, scores = cluster(embeddings, options=options, seed=seed, min_k=min_k, units=units)
     labels = outlier_policy(
         embeddings, labels, floor=options.outlier_threshold, max_share=options.max_unassigned
     )
@@ -204,29 +231,37 @@ def discover_themes(
     seed: int,
     prototypes: np.ndarray | None = None,
     embed_model: str | None = None,
+    context: np.ndarray | None = None,
 ) -> Discovery:
     """Candidate themes for `texts`: partition, keywords, labels, hierarchy, stability.
 
     `prototypes` (one embedding per codebook code) guide the clustering when
-    `options.guided`; `embed_model` lets keywords be refined with KeyBERT-inspired + MMR.
+    `options.guided`; `embed_model` lets keywords be refined with KeyBERT-inspired + MMR;
+    `context` (one embedding per unit, e.g. its turn's mean) is averaged into the clustering
+    space, and the number of distinct contexts is the unit count of the k rule.
     """
     n = len(texts)
     if n < MIN_TEXTS:
         raise UserError(f"theme discovery needs at least {MIN_TEXTS} texts, got {n}")
     if embeddings.shape[0] != n:
         raise UserError(f"embeddings have {embeddings.shape[0]} rows for {n} texts")
-    space = embeddings
+    space, units = embeddings, None
+    if context is not None:
+        if context.shape != embeddings.shape:
+            raise UserError(f"context has shape {context.shape}, embeddings {embeddings.shape}")
+        space = with_context(embeddings, context)
+        units = len(np.unique(np.round(context, 6), axis=0))
     min_k = 2
     if options.guided and prototypes is not None and len(prototypes):
-        space = guide(embeddings, prototypes, weight=options.guide_weight, floor=options.outlier_threshold)
+        space = guide(space, prototypes, weight=options.guide_weight, floor=options.outlier_threshold)
         min_k = len(prototypes)
-    topics, mode, scores = partition(space, options=options, seed=seed, min_k=min_k)
+    topics, mode, scores = partition(space, options=options, seed=seed, min_k=min_k, units=units)
     if options.guided and prototypes is not None and len(prototypes):
         mode += f", guided by {len(prototypes)} codes"
     runs = [topics]
     for r in range(1, options.stability_runs):
         # Seeds far apart so the views of different runs never share a UMAP seed.
-        runs.append(partition(space, options=options, seed=seed + 1000 * r, min_k=min_k)[0])
+        runs.append(partition(space, options=options, seed=seed + 1000 * r, min_k=min_k, units=units)[0])
     stability = stability_report(runs, unstable_below=options.unstable_below)
     keywords = theme_keywords(
         texts,
@@ -274,11 +309,32 @@ def codebook_prototypes(codebook, *, params: Params) -> np.ndarray | None:
     """One embedding per applied (leaf) code: its name, definition, criteria and examples."""
     if codebook is None or not params.themes.guided:
         return None
-    texts = [c.description() for c in codebook.leaves]
-    return embed_with(texts, options=params.embed) if texts else None
+    if not codebook.leaves:
+        return None
+    from pipeline.coding import code_prototypes
+
+    return code_prototypes(codebook, embed=lambda texts: embed_with(texts, options=params.embed))[1]
 
 
-def _discover(texts: list[str], embeddings: np.ndarray, *, params: Params, codebook) -> Discovery:
+def with_context(embeddings: np.ndarray, context: np.ndarray) -> np.ndarray:
+    """Unit vectors of (own + context) / 2: each unit seen with its surroundings."""
+    return _normalise(_normalise(embeddings.astype(np.float64)) + _normalise(context.astype(np.float64)))
+
+
+def turn_context(
+    segments: pd.DataFrame, embeddings: np.ndarray, *, options: ThemesParams
+) -> np.ndarray | None:
+    """Each segment's turn mean embedding, when `options.context` is "turn" and turns are known."""
+    if options.context != "turn" or "turn_id" not in segments.columns:
+        return None
+    from pipeline.coding import with_turn_context
+
+    return with_turn_context(segments, embeddings)[2]
+
+
+def _discover(
+    texts: list[str], embeddings: np.ndarray, *, params: Params, codebook, context: np.ndarray | None = None
+) -> Discovery:
     return discover_themes(
         texts,
         embeddings,
@@ -286,6 +342,7 @@ def _discover(texts: list[str], embeddings: np.ndarray, *, params: Params, codeb
         seed=params.seed,
         prototypes=codebook_prototypes(codebook, params=params),
         embed_model=params.embed.model,
+        context=context,
     )
 
 
@@ -318,7 +375,10 @@ def run(
 ) -> dict:
     segments = read_table(segments_path, SEGMENTS)
     embeddings, _ = read_embeddings(embeddings_path, segments["segment_id"].tolist())
-    found = _discover(segments["text"].tolist(), embeddings, params=params, codebook=codebook)
+    context = turn_context(segments, embeddings, options=params.themes)
+    found = _discover(
+        segments["text"].tolist(), embeddings, params=params, codebook=codebook, context=context
+    )
     assignments = assignments_table(segments["segment_id"].tolist(), found)
     write_table(out, assignments, ASSIGNMENTS)
     write_json(cards, theme_cards(segments, embeddings, assignments, found, n_quotes=params.themes.n_quotes))
