@@ -256,6 +256,9 @@ def code(
     turns: Annotated[
         Path | None, typer.Option(help="Pseudonymised turns (.parquet): the questions segments answer.")
     ] = None,
+    metrics: Annotated[
+        Path | None, typer.Option(help="How the segments were coded: method, context, counts (JSON).")
+    ] = None,
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
     quiet: QuietOpt = False,
@@ -283,6 +286,7 @@ def code(
         codings=read_codings_table(codings),
         out=out,
         turns_path=turns,
+        metrics=metrics,
         progress=not quiet,
     )
 

@@ -115,6 +115,7 @@ def run_all(params: Params, *, study: Path, out: Path, progress: bool = False) -
         codings=codings,
         out=lay.codes,
         turns_path=lay.deid_turns,
+        metrics=lay.metrics / "coding.json",
     )
     agreement.run(
         params,

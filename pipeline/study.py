@@ -253,8 +253,8 @@ def read_codebook_json(path: Path) -> Codebook | None:
 
 def write_scrubbed_codebook(study: Path, out: Path, *, deid_params: DeidParams) -> Codebook | None:
     """The deidentify stage's codebook output: the study's codebook (if any) with identifiers
-    in its free text (names, definitions, criteria, example quotes) replaced, so that later
-    stages never read the study folder's own codebook."""
+    in its example quotes replaced (see `scrub_codebook`), so that later stages never read
+    the study folder's own codebook."""
     from pipeline.deid import scrub_codebook  # spaCy: loaded only here, in the deid stage
 
     codebook = load_codebook(study)

@@ -95,7 +95,7 @@ def test_few_shot_multi_label_calibrates_a_threshold_per_code():
     coder = FewShotCoder(["a", "b", "c"], C=10).fit(texts, fake_embed(texts), labels)
     assert not coder.single_label_
     assert set(coder.thresholds_) == {"a", "b"}  # "c" never used: not learnable, never predicted
-    assert all(0.05 <= t <= 0.95 for t in coder.thresholds_.values())
+    assert all(np.isfinite(t) for t in coder.thresholds_.values())
     out = coder.predict(["u"], ["alpha beta"], fake_embed(["alpha beta"]))
     assert sorted(out["code"]) == ["a", "b"]
 

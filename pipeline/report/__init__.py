@@ -200,6 +200,8 @@ def run(
     seg_metrics = read_json(metrics_dir / "segment.json")
     theme_metrics = read_json(metrics_dir / "themes.json")
     agreement = read_json(metrics_dir / "agreement.json")
+    # how the code stage coded (method, context); absent in runs made before it was written
+    coding = read_json(metrics_dir / "coding.json") if (metrics_dir / "coding.json").exists() else {}
     segments = read_table(segments_path, SEGMENTS)
     assignments = read_table(assignments_path, ASSIGNMENTS)
     embeddings, emb_meta = read_embeddings(embeddings_path, segments["segment_id"].tolist())
@@ -312,6 +314,7 @@ def run(
         "map_method": opts.map,
         "prevalence_figure": figures.prevalence_heatmap(cards["themes"], groups) if cards["themes"] else None,
         "agreement": agreement,
+        "coding": coding,
         "kappa_rows": krows,
         "kappa_figure": figures.kappa_chart(krows) if krows else None,
         "has_intervals": any(r["machine_low"] is not None for r in krows),

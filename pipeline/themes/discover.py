@@ -54,6 +54,7 @@ from pipeline.themes.stability import stability_report
 log = logging.getLogger(__name__)
 
 MIN_TEXTS = 3
+KMEANS_RESTARTS = 50
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,10 @@ def _fit(z: np.ndarray, k: int, *, algorithm: str, seed: int) -> np.ndarray:
 
     if algorithm == "agglomerative":
         return AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(z)
-    return KMeans(n_clusters=k, random_state=seed, n_init=10).fit_predict(z)
+    # Many restarts: with dozens of themes k-means has many near-equal local optima, and the
+    # best of 50 is found again under another seed far more often than the best of 10 (demo:
+    # ARI between seeds 0.75 -> 0.80); each restart costs milliseconds on a reduced space.
+    return KMeans(n_clusters=k, random_state=seed, n_init=KMEANS_RESTARTS).fit_predict(z)
 
 
 def choose_k(z: np.ndarray, ks: range, *, algorithm: str, seed: int) -> tuple[np.ndarray, dict[int, float]]:
