@@ -93,7 +93,7 @@ class CodingParams(_Section):
     # auto: few-shot (cross-fitted by transcript) when the study has human codings, else zero-shot
     method: Literal["auto", "zero_shot", "few_shot"] = "auto"
     max_codes: int = Field(3, ge=1)
-    min_z: float = Field(1.5, ge=0.0)  # zero-shot: calibrated threshold, SDs above the code's mean
+    min_z: float = Field(0.5, ge=0.0)  # zero-shot: calibrated threshold, SDs above the code's mean
     margin: float = Field(0.05, ge=0.0, le=2.0)  # zero-shot: extra codes within this cosine of the best
     C: float = Field(10.0, gt=0.0)  # few-shot: inverse regularisation of the logistic regression
     tfidf: bool = True  # few-shot: add TF-IDF word uni/bigrams to the embeddings
