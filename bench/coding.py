@@ -38,6 +38,7 @@ from pipeline.coding import (  # noqa: E402
     coding_inputs,
     few_shot,
     preceding_questions,
+    question_vectors,
     with_turn_context,
     zero_shot,
 )
@@ -93,10 +94,10 @@ def serdif_units() -> tuple[pd.DataFrame, dict[str, dict[str, set[str]]], Codebo
     return units, labels, book
 
 
-def _question_vectors(questions: list[str]) -> np.ndarray:
-    """Embeddings of the questions, zeros where a segment has none (as the code stage)."""
-    vectors = embed(questions)
-    return np.where(np.array([q.strip() != "" for q in questions])[:, None], vectors, 0.0)
+def _questions(units: pd.DataFrame) -> tuple[list[str], np.ndarray] | None:
+    """The questions the units answer, as the code stage gives them (None when none)."""
+    vectors = question_vectors(units["question"].tolist(), embed)
+    return None if vectors is None else (units["question"].tolist(), vectors)
 
 
 def split_by_transcript(units: pd.DataFrame, *, share: float, seed: int) -> np.ndarray:
@@ -155,7 +156,7 @@ def evaluate(name: str, units, labels, book, *, seeds: int) -> dict:
         context = with_turn_context(units, X)[2]
         questions = None
         if "question" in units.columns:
-            questions = (units["question"].tolist(), _question_vectors(units["question"].tolist()))
+            questions = _questions(units)
         ctx_texts, ctx_X = coding_inputs(units, X, context=PARAMS.coding.context, questions=questions)
     results: dict[str, list[dict]] = {}
     for seed in range(seeds):
@@ -235,7 +236,7 @@ def crossfit_demo() -> dict:
     units, labels, book = demo_units()
     codes = [c.code_id for c in book.leaves]
     X = embed(units["text"].tolist())
-    questions = (units["question"].tolist(), _question_vectors(units["question"].tolist()))
+    questions = _questions(units)
     pred, info = cross_fit(
         units.rename(columns={"id": "segment_id"}),
         X,

@@ -332,8 +332,7 @@ def agreement(
             raise UserError(
                 "give --gold and --pred, or --codebook, --codings, --segments, --themes and --codes"
             )
-        from pipeline.ingest import codings_import_report
-        from pipeline.study import read_codings_table
+        from pipeline.study import codings_import_report, read_codings_table
 
         report = stage.run(
             _params(params, set_),

@@ -20,9 +20,10 @@ Evidence: the codebook view (e.g. "example 2") nearest to the segment.
 views as extra labelled rows, on the frozen sentence embeddings and TF-IDF word uni/bigrams
 (C = `coding.C`). Two shapes of training data:
 - single-label (at most 10% of the coded training units carry more than one code): one
-  multinomial logistic regression on [embedding | TF-IDF] (a unit with k codes gives k
-  rows), "(none)" being a class of its own when some training units have no code; a segment
-  gets the most probable class, and no code when that is "(none)".
+  multinomial logistic regression on [embedding | word TF-IDF | character TF-IDF], classes
+  weighted by inverse frequency (a unit with k codes gives k rows), "(none)" being a class
+  of its own when some training units have no code; a segment gets the most probable class,
+  and no code when that is "(none)".
 - multi-label: per code, a support-vector machine on an RBF kernel over the embeddings plus
   a linear kernel over TF-IDF; each code's decision threshold is calibrated on out-of-fold
   decisions over the training units, folds grouped by transcript (the threshold maximising
@@ -64,6 +65,7 @@ from pipeline.study import Codebook, read_codebook
 
 NONE = "(none)"
 MAX_TFIDF_FEATURES = 20000  # bounds the few-shot model's size and fitting time
+MIN_PROMPT_WORDS = 4  # an interviewer turn without "?" frames an answer from this many words
 CALIBRATION_FOLDS = 5  # multi-label few-shot: out-of-fold decisions for the thresholds
 TFIDF_WEIGHT = (
     2.0  # multi-label few-shot: TF-IDF kernel beside the embedding kernel (demo: 1, 2, 4 within 0.01)
@@ -280,49 +282,48 @@ class FewShotCoder:
         # scikit-learn's "scale" gamma: 1 / (features x variance), independent of the embedding size
         self.gamma_ = 1.0 / max(self.dense_.shape[1] * float(self.dense_.var()), 1e-12)
         K = self._kernel(self.dense_, self.words_, self.dense_, self.words_)
-        self.models_, self.thresholds_ = {}, {}
-        human = np.arange(len(texts))
-        self.groups_ = None if groups is None else np.asarray(groups)
-        for code in self.codes:
-            y = np.array([code in s for s in all_labels], dtype=int)
-            if y.sum() == 0 or y.sum() == len(y):
-                continue  # never (or always) used in training: this coder cannot learn it
-            self.models_[code] = _binary_model(self.C).fit(K, y)
-            self.thresholds_[code] = self._calibrate(K, y, human)
+        Y = {c: np.array([c in s for s in all_labels], dtype=int) for c in self.codes}
+        # never (or always) used in training: this coder cannot learn the code
+        Y = {c: y for c, y in Y.items() if 0 < y.sum() < len(y)}
+        self.models_ = {c: _binary_model(self.C).fit(K, y) for c, y in Y.items()}
+        self.thresholds_ = self._calibrate(K, Y, n_human=len(texts), groups=groups)
         return self
 
-    def _calibrate(self, K: np.ndarray, y: np.ndarray, human: np.ndarray) -> float:
-        """The decision-value threshold that maximises out-of-fold kappa on the human units
-        (0, the machine's own boundary, when a code has too few positives to tell)."""
-        from sklearn.model_selection import GroupKFold, StratifiedKFold
+    def _calibrate(self, K: np.ndarray, Y: dict[str, np.ndarray], *, n_human: int, groups) -> dict:
+        """Per code, the decision-value threshold that maximises out-of-fold kappa on the human
+        units (the first `n_human` rows of K). 0, the SVM's own boundary, for a code with fewer
+        than 3 positives or negatives among them, or missing from a fold's training rows.
 
-        yh = y[human]
-        if yh.sum() < 3 or (len(yh) - yh.sum()) < 3:
-            return 0.0
-        # 5 folds: models trained on 4/5 of the units score like the final model trained on
-        # all of them (with 3 folds the thresholds came out too low: demo kappa 0.60 vs 0.62)
-        n_groups = 0 if self.groups_ is None else len(set(self.groups_.tolist()))
+        5 folds, grouped by transcript when there are 3 or more: models trained on 4/5 of the
+        units score like the final model (with 3 folds the thresholds came out too low: demo
+        kappa 0.60 vs 0.62). The folds are shared by all codes, so each fold's kernel slice
+        is taken once."""
+        from sklearn.model_selection import GroupKFold, KFold
+
+        human, extra = np.arange(n_human), np.arange(n_human, K.shape[0])
+        n_groups = 0 if groups is None else len(set(groups))
         if n_groups >= 3:
-            splits = GroupKFold(n_splits=min(CALIBRATION_FOLDS, n_groups)).split(
-                np.zeros(len(yh)), yh, self.groups_
-            )
+            folds = GroupKFold(n_splits=min(CALIBRATION_FOLDS, n_groups)).split(human, groups=groups)
         else:
-            n_splits = min(CALIBRATION_FOLDS, int(yh.sum()), int(len(yh) - yh.sum()))
-            splits = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=self.seed).split(
-                np.zeros(len(yh)), yh
-            )
-        oof = np.zeros(len(yh))
-        extra = np.setdiff1d(np.arange(len(y)), human)
-        for tr, te in splits:
+            folds = KFold(
+                n_splits=min(CALIBRATION_FOLDS, n_human), shuffle=True, random_state=self.seed
+            ).split(human)
+        usable = {c for c, y in Y.items() if 3 <= y[human].sum() <= n_human - 3}
+        oof = {c: np.zeros(n_human) for c in usable}
+        for tr, te in folds:
             rows = np.concatenate([human[tr], extra])
-            if len(set(y[rows])) < 2:
-                return 0.0
-            m = _binary_model(self.C).fit(K[np.ix_(rows, rows)], y[rows])
-            oof[te] = m.decision_function(K[np.ix_(human[te], rows)])
-        grid = np.unique(np.quantile(oof, np.linspace(0.02, 0.98, 49)))
-        kappas = [fast_kappa(yh, (oof >= t).astype(int)) for t in grid]
-        kappas = [-1.0 if k is None else k for k in kappas]
-        return float(grid[int(np.argmax(kappas))])
+            K_fit, K_out = K[np.ix_(rows, rows)], K[np.ix_(human[te], rows)]
+            for c in sorted(usable):
+                if len(set(Y[c][rows].tolist())) < 2:
+                    usable.discard(c)
+                    continue
+                oof[c][te] = _binary_model(self.C).fit(K_fit, Y[c][rows]).decision_function(K_out)
+        thresholds = dict.fromkeys(Y, 0.0)
+        for c in usable:
+            grid = np.unique(np.quantile(oof[c], np.linspace(0.02, 0.98, 49)))
+            kappas = [fast_kappa(Y[c][human], (oof[c] >= t).astype(int)) for t in grid]
+            thresholds[c] = float(grid[int(np.argmax([-1.0 if k is None else k for k in kappas]))])
+        return thresholds
 
     def predict(self, unit_ids: list[str], texts: list[str], emb: np.ndarray) -> pd.DataFrame:
         """Long table segment_id, code, score, evidence. Multi-label scores are a logistic
@@ -504,18 +505,31 @@ def coding_inputs(
 
 
 def preceding_questions(segments: pd.DataFrame, turns: pd.DataFrame) -> list[str]:
-    """Per segment, the text of the last interviewer turn before the segment's turn in its
-    transcript ("" when the interviewer has not spoken yet). `turns`: the pseudonymised turns."""
-    asked = turns[turns["role"] == "interviewer"].sort_values(["transcript_id", "turn_id"])
-    out = []
+    """Per segment, the text of the interviewer's last question before the segment's turn in
+    its transcript ("" when there is none yet). `turns`: the pseudonymised turns.
+
+    Backchannels ("Mm-hm.", "Right.", "[laughs]") and other short prompts without a question
+    mark are not questions: they would hide the question the participant is still answering
+    (on the demo a quarter of participant turns follow one)."""
+    asked = turns[(turns["role"] == "interviewer") & turns["text"].map(_is_question)]
+    asked = asked.sort_values(["transcript_id", "turn_id"])
     by_transcript = {
         t: (g["turn_id"].to_numpy(), g["text"].tolist()) for t, g in asked.groupby("transcript_id")
     }
+    out = []
     for t, turn in zip(segments["transcript_id"], segments["turn_id"], strict=True):
         turn_ids, texts = by_transcript.get(t, (np.array([], dtype=np.int64), []))
         i = int(np.searchsorted(turn_ids, turn, side="left")) - 1
         out.append(texts[i] if i >= 0 else "")
     return out
+
+
+def _is_question(text: str) -> bool:
+    """An interviewer turn that can frame an answer: not a backchannel, and either a question
+    or at least `MIN_PROMPT_WORDS` words ("Tell me about the referral process.")."""
+    from pipeline.segment import content_words, is_backchannel
+
+    return not is_backchannel(text) and ("?" in text or content_words(text) >= MIN_PROMPT_WORDS)
 
 
 def with_turn_context(
@@ -551,15 +565,21 @@ def _embedder(params: Params, progress: bool) -> Embed:
 
 
 def _questions(segments: pd.DataFrame, turns_path: Path, embed: Embed) -> tuple[list[str], np.ndarray] | None:
-    """Each segment's preceding question and its embedding (zeros where there is none);
-    None when the transcripts have no interviewer turns. Each distinct question embedded once."""
+    """Each segment's preceding question and its embedding; None when there is none at all."""
     texts = preceding_questions(segments, read_table(turns_path, DEID_TURNS))
+    vectors = question_vectors(texts, embed)
+    return None if vectors is None else (texts, vectors)
+
+
+def question_vectors(texts: list[str], embed: Embed) -> np.ndarray | None:
+    """Embeddings of the questions, zeros where a segment has none; None when no segment has
+    one. Each distinct question is embedded once."""
     uniq = sorted({t for t in texts if t.strip()})
     if not uniq:
         return None
     vectors = dict(zip(uniq, np.asarray(embed(uniq), dtype=np.float64), strict=True))
     blank = np.zeros(len(next(iter(vectors.values()))))
-    return texts, np.vstack([vectors.get(t, blank) for t in texts])
+    return np.vstack([vectors.get(t, blank) for t in texts])
 
 
 def segment_labels(segments: pd.DataFrame, codings: pd.DataFrame, *, min_overlap: float, coder: str) -> dict:
@@ -604,41 +624,47 @@ def run(
     else:
         embed = _embedder(params, progress)
         has_codings = codings is not None and not codings.empty
-        # auto: few-shot needs at least two coded transcripts to cross-fit; else zero-shot
-        enough = has_codings and codings.groupby("coder")["transcript_id"].nunique().max() >= 2
+        coder = opts.train_coder or (sorted(codings["coder"].unique())[0] if has_codings else None)
+        # auto: few-shot needs the training coder on at least two transcripts to cross-fit
+        mine = codings[codings["coder"] == coder] if has_codings else None
+        enough = mine is not None and mine["transcript_id"].nunique() >= 2
         method = opts.method if opts.method != "auto" else ("few_shot" if enough else "zero_shot")
         if method == "few_shot":
             if not has_codings:
                 raise UserError("params coding.method=few_shot: the study has no human codings to learn from")
-            coder = opts.train_coder or sorted(codings["coder"].unique())[0]
-            if coder not in set(codings["coder"]):
+            if mine.empty:
                 raise UserError(f"params coding.train_coder: no codings by coder '{coder}'")
             labels = segment_labels(segments, codings, min_overlap=params.agreement.min_overlap, coder=coder)
             questions = None
             if opts.context == "turn+question" and turns_path is not None:
                 questions = _questions(segments, turns_path, embed)
+            options, note = opts, None
+            if opts.context == "turn+question" and questions is None:  # say so, code with the turn
+                options = opts.model_copy(update={"context": "turn"})
+                note = "no interviewer questions found: segments coded with their turn only"
             codes, info = cross_fit(
                 segments,
                 embeddings,
                 labels,
                 codebook,
                 embed=embed,
-                options=opts,
+                options=options,
                 seed=params.seed,
                 questions=questions,
             )
-            info |= {"train_coder": coder, "questions_used": questions is not None}
+            info |= {"train_coder": coder} | ({"context_note": note} if note else {})
         else:
-            context = with_turn_context(segments, embeddings)[2] if opts.context != "none" else None
+            # zero-shot reads a segment with its turn; a question is not evidence of a code
+            context = "none" if opts.context == "none" else "turn"
             codes = zero_shot(
                 segments["segment_id"].tolist(),
                 embeddings,
                 codebook,
                 embed=embed,
                 options=opts,
-                context=context,
+                context=with_turn_context(segments, embeddings)[2] if context == "turn" else None,
             )
-            info = {"method": "zero_shot", "context": opts.context}
+            info = {"method": "zero_shot", "context": context}
     figures = {**info, "codes": int(len(codes)), "segments_coded": int(codes["segment_id"].nunique())}
     write_table(out, codes, CODES)
     if metrics is not None:

@@ -96,7 +96,7 @@ class CodingParams(_Section):
     min_z: float = Field(0.5, ge=0.0)  # zero-shot: calibrated threshold, SDs above the code's mean
     margin: float = Field(0.05, ge=0.0, le=2.0)  # zero-shot: extra codes within this cosine of the best
     C: float = Field(10.0, gt=0.0)  # few-shot: inverse regularisation (SVM or logistic regression)
-    tfidf: bool = True  # few-shot: add TF-IDF word uni/bigrams to the embeddings
+    tfidf: bool = True  # few-shot: TF-IDF (words; + characters for single-label data) beside embeddings
     folds: int = Field(5, ge=2)  # few-shot in the pipeline: cross-fitting folds over transcripts
     train_coder: str | None = None  # few-shot: whose codings to learn from (default: first coder)
     # pipeline: segments carry their turn (and the interviewer's preceding question) as context

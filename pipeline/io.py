@@ -51,6 +51,8 @@ def read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise UserError(f"{path} line {e.lineno}: not valid JSON") from e
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text (byte {e.start})") from e
 
 
 def read_yaml(path: Path, *, what: str = "YAML") -> Any:

@@ -11,8 +11,12 @@ from pathlib import Path
 from pipeline import agreement, coding, deid, embed, ingest, segment, themes
 from pipeline import report as report_stage
 from pipeline.config import Params
-from pipeline.ingest import codings_import_report
-from pipeline.study import read_codebook_json, read_codings_table, write_scrubbed_codebook
+from pipeline.study import (
+    codings_import_report,
+    read_codebook_json,
+    read_codings_table,
+    write_scrubbed_codebook,
+)
 
 
 @dataclass(frozen=True)

@@ -188,6 +188,11 @@ def _codebook_from_mapping(data: object, path: Path) -> Codebook:
         examples = item.get("examples") or []
         if not isinstance(examples, list):
             raise UserError(f"{where}: 'examples' must be a list of quotes")
+        for key in ("name", "definition", "include", "exclude", "parent"):
+            if item.get(key) is not None and not isinstance(item[key], (str, int, float)):
+                raise UserError(f"{where}: '{key}' must be text")
+        if any(isinstance(x, (list, dict)) for x in examples):
+            raise UserError(f"{where}: 'examples' must be a list of quotes")
         codes.append(
             Code(
                 code_id=item["id"],
@@ -196,7 +201,7 @@ def _codebook_from_mapping(data: object, path: Path) -> Codebook:
                 include=str(item.get("include") or ""),
                 exclude=str(item.get("exclude") or ""),
                 examples=tuple(str(x) for x in examples),
-                parent=item.get("parent"),
+                parent=None if item.get("parent") is None else str(item["parent"]),
             )
         )
     return _check_codebook(Codebook(tuple(codes)), path)
@@ -253,14 +258,20 @@ def read_codebook_json(path: Path) -> Codebook | None:
 
 def write_scrubbed_codebook(study: Path, out: Path, *, deid_params: DeidParams) -> Codebook | None:
     """The deidentify stage's codebook output: the study's codebook (if any) with identifiers
-    in its example quotes replaced (see `scrub_codebook`), so that later stages never read
-    the study folder's own codebook."""
+    in its definitions, criteria and example quotes replaced (see `scrub_codebook`), so that
+    later stages never read the study folder's own codebook."""
     from pipeline.deid import scrub_codebook  # spaCy: loaded only here, in the deid stage
 
     codebook = load_codebook(study)
     scrubbed = scrub_codebook(codebook, params=deid_params, study=study) if codebook else None
     write_codebook_json(out, scrubbed)
     return scrubbed
+
+
+def codings_import_report(ingest_metrics: Path) -> dict | None:
+    """What the ingest stage did with the study's human codings (used, skipped and why), from
+    its metrics file; None when they hold no such report."""
+    return read_json(ingest_metrics).get("codings")
 
 
 def read_codings_table(path: Path) -> pd.DataFrame:
@@ -375,7 +386,16 @@ def read_codings(
                     report.skipped[reason.removeprefix("skipped_")] = (
                         report.skipped.get(reason.removeprefix("skipped_"), 0) + n
                     )
-        if "quote" in df.columns and "start" not in df.columns:
+        # where a row is: a file line, except in quote exports (a quote may span lines: the
+        # data record's number) and non-CSV sources (a row number)
+        quotes = "quote" in df.columns and "start" not in df.columns
+
+        if quotes:
+            where_of = "{name} record {n1}"
+        else:
+            where_of = "{name} line {n2}" if path.suffix == ".csv" else "{name} row {n1}"
+
+        if quotes:
             if texts is None:
                 raise UserError(
                     f"{path}: has quotes but no offsets; transcript texts are needed to place them"
@@ -387,11 +407,11 @@ def read_codings(
             for i in df.index.difference(located.index):  # rows in = used + skipped, by line
                 report.rows_in += 1
                 reason = "unknown_transcript" if not known_t[i] else "quote_not_found"
-                report.skip(reason, f"{path.name} line {i + 2}")
+                report.skip(reason, where_of.format(name=path.name, n1=i + 1, n2=i + 2))
             df = located
         for i, row in zip(df.index, df.astype(str).itertuples(index=False), strict=True):
             report.rows_in += 1
-            where = f"{path.name} line {i + 2}" if path.suffix == ".csv" else f"{path.name} row {i + 1}"
+            where = where_of.format(name=path.name, n1=i + 1, n2=i + 2)
             tid, coder, code = row.transcript_id.strip(), row.coder.strip(), row.code.strip()
             if coder:
                 coders_seen.add(coder)

@@ -177,12 +177,15 @@ def locate_quotes(codings: pd.DataFrame, texts: dict[str, str]) -> tuple[pd.Data
 
 
 def _find_quote(text: str, quote: str, words: list[str], pos: int) -> tuple[int, int] | None:
-    """(start, end) of `quote` in `text` at or after `pos` (else from the beginning): an exact
-    occurrence first, then one that differs only in whitespace."""
+    """(start, end) of `quote` in `text`: the first occurrence at or after `pos` (exact, else
+    differing only in whitespace), else the first from the beginning, so that a repeated
+    quote whose later copy was reflowed still takes that later copy."""
+    pattern = re.compile(r"\s+".join(re.escape(w) for w in words))
     for at in (pos, 0):
         i = text.find(quote, at)
-        if i >= 0:
+        m = pattern.search(text, at)
+        if i >= 0 and (m is None or i <= m.start()):
             return i, i + len(quote)
-    pattern = re.compile(r"\s+".join(re.escape(w) for w in words))
-    m = pattern.search(text, pos) or pattern.search(text)
-    return (m.start(), m.end()) if m else None
+        if m is not None:
+            return m.start(), m.end()
+    return None

@@ -92,12 +92,20 @@ def test_few_shot_multi_label_calibrates_a_threshold_per_code():
         words = [w for w, k in (("alpha", 2), ("beta", 3)) if i % k == 0] or ["plain"]
         texts.append(" ".join(words) + f" {i}")
         labels.append({c for w, c in (("alpha", "a"), ("beta", "b")) if w in words})
-    coder = FewShotCoder(["a", "b", "c"], C=10).fit(texts, fake_embed(texts), labels)
+    labels[1] = labels[1] | {"c"}  # "c" on two units only: too few to calibrate
+    labels[5] = labels[5] | {"c"}
+    groups = [f"T{i % 4}" for i in range(40)]  # folds grouped by transcript
+    coder = FewShotCoder(["a", "b", "c", "d"], C=10).fit(texts, fake_embed(texts), labels, groups=groups)
     assert not coder.single_label_
-    assert set(coder.thresholds_) == {"a", "b"}  # "c" never used: not learnable, never predicted
-    assert all(np.isfinite(t) for t in coder.thresholds_.values())
-    out = coder.predict(["u"], ["alpha beta"], fake_embed(["alpha beta"]))
-    assert sorted(out["code"]) == ["a", "b"]
+    assert set(coder.thresholds_) == {"a", "b", "c"}  # "d" never used: not learnable, never predicted
+    assert coder.thresholds_["c"] == 0.0  # the SVM's own boundary
+    assert coder.thresholds_["a"] != 0.0 and coder.thresholds_["b"] != 0.0  # from out-of-fold decisions
+    new = ["alpha beta", "alpha", "plain words"]
+    out = coder.predict(["u", "v", "w"], new, fake_embed(new))
+    assert sorted(out.loc[out["segment_id"] == "u", "code"]) == ["a", "b"]
+    assert set(out.loc[out["segment_id"] == "v", "code"]) & {"a", "b"} == {"a"}
+    assert not set(out.loc[out["segment_id"] == "w", "code"]) & {"a", "b"}
+    assert ((out["score"] >= 0.5) & (out["score"] < 1)).all()  # 0.5 at the calibrated threshold
 
 
 def test_few_shot_needs_two_classes():
@@ -158,11 +166,25 @@ def _interview(n_transcripts=4, n_questions=6):
     return turns, segs, labels
 
 
-def test_preceding_question_is_the_last_interviewer_turn_before():
-    turns, segs, _ = _interview(1, 2)
-    turns = pd.concat([turns, pd.DataFrame([("T9", 0, "participant", "Hi.")], columns=turns.columns)])
-    segs = pd.concat([segs, pd.DataFrame([("T9:0", "T9", 0, "Hi.")], columns=segs.columns)])
-    assert preceding_questions(segs, turns) == ["Tell me about alpha?", "Tell me about beta?", ""]
+def test_preceding_question_is_the_last_interviewer_question_before():
+    turns, segs, _ = _interview(1, 3)
+    extra = [
+        ("T0", 2.5, "interviewer", "Mm-hm."),  # backchannels and short prompts are not questions
+        ("T0", 2.6, "interviewer", "[laughs] Right."),
+        ("T0", 2.7, "participant", "And another thing."),
+        ("T0", 4.5, "interviewer", "Walk me through a typical week."),  # a prompt, no "?"
+        ("T9", 0, "participant", "Hi."),
+    ]
+    turns = pd.concat([turns, pd.DataFrame(extra, columns=turns.columns)])
+    more = [("T0:x", "T0", 2.7, "And another thing."), ("T9:0", "T9", 0, "Hi.")]
+    segs = pd.concat([segs, pd.DataFrame(more, columns=segs.columns)])
+    assert preceding_questions(segs, turns) == [
+        "Tell me about alpha?",
+        "Tell me about beta?",
+        "Walk me through a typical week.",
+        "Tell me about beta?",
+        "",
+    ]
 
 
 def test_question_context_lets_few_shot_code_uninformative_answers():

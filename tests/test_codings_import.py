@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -119,8 +120,8 @@ def test_taguette_tag_export_is_placed_in_the_transcript_text(tmp_path, study):
     report = read_json(lay.metrics / "ingest.json")["codings"]
     assert report["skipped"] == {"quote_not_found": 1, "unknown_transcript": 1}
     assert report["skipped_examples"] == {
-        "quote_not_found": ["tags.csv line 4"],
-        "unknown_transcript": ["tags.csv line 5"],
+        "quote_not_found": ["tags.csv record 3"],  # record 2's quote spans two lines
+        "unknown_transcript": ["tags.csv record 4"],
     }
     assert report["rows_in"] == report["used"] + report["skipped_total"] == 4
 
@@ -200,8 +201,10 @@ def test_qdpx_study_stages_after_deidentify_never_read_the_study_folder(tmp_path
     )  # fmt: skip
     invoke(
         "code", "--in", lay.segments, "--embeddings", lay.embeddings, "--codebook", lay.codebook,
-        "--codings", lay.codings, "--out", lay.codes, *SETS, "-q",
+        "--codings", lay.codings, "--out", lay.codes, "--metrics", m / "coding.json", *SETS, "-q",
     )  # fmt: skip
+    coding = read_json(m / "coding.json")  # no --turns: coded with the turn only, and it says so
+    assert coding["context"] == "turn" and "no interviewer questions" in coding["context_note"]
     invoke(
         "agreement", "--codebook", lay.codebook, "--codings", lay.codings,
         "--ingest-metrics", m / "ingest.json", "--segments", lay.segments,
@@ -240,3 +243,21 @@ def test_stage_commands_give_one_line_errors(tmp_path, study):
     )  # fmt: skip
     assert "codings.csv: missing column(s) start, end" in line
     assert not (tmp_path / "t.parquet").exists() and not (tmp_path / "c.parquet").exists()
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"\xff\xfe{", "not UTF-8 text"),
+        (b'{"codes": [{"id": "a", "parent": ["x"]}]}', "codes[0]: 'parent' must be text"),
+        (b'{"codes": [{"id": "a", "name": {"x": 1}}]}', "codes[0]: 'name' must be text"),
+        (b'{"codes": [{"id": "a", "examples": [["q"]]}]}', "'examples' must be a list of quotes"),
+    ],
+)
+def test_malformed_codebook_json_is_a_one_line_error(tmp_path, content, message):
+    from pipeline.study import read_codebook_json
+
+    path = tmp_path / "codebook.json"
+    path.write_bytes(content)
+    with pytest.raises(UserError, match=re.escape(message)):
+        read_codebook_json(path)

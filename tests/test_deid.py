@@ -263,10 +263,12 @@ def test_codebook_examples_are_scrubbed_and_descriptions_kept(tmp_path):
         "working_together",
         "Interprofessional working",
         definition="Staff from different agencies working as one team.",
+        include="e.g. a health visitor such as Dr Patel phoning the clinic",
         examples=("Karen Mbeki rang me from Thatcham on 07700 900123.",),
     )
     out = scrub_codebook(Codebook((code,)), params=DeidParams(), study=tmp_path).codes[0]
     assert (out.name, out.definition) == (code.name, code.definition)
+    assert "Patel" not in out.include and out.include.startswith("e.g. a health visitor such as")
     for identifier in ("Karen", "Mbeki", "Thatcham", "07700"):
         assert identifier not in out.examples[0]
     assert out.examples[0].startswith("[")

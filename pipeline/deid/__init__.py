@@ -120,21 +120,24 @@ def _detector(
 
 
 def scrub_codebook(codebook: Codebook, *, params: DeidParams, study: Path) -> Codebook:
-    """The codebook with identifiers in its example quotes replaced by generic placeholders.
+    """The codebook with identifiers in its free text (definitions, criteria, example quotes)
+    replaced by generic placeholders, for anything that leaves the study folder.
 
-    Example quotes come from transcripts, so they are de-identified like them. Names,
-    definitions and criteria are the research team's own descriptions, written for
-    publication: they are kept as written (a detector run on a short title such as
-    "Interprofessional working" tags capitalised words as names and garbles it).
+    Code names are kept as written: they are the research team's short titles, and a
+    detector run on a title without context tags its capitalised words as names
+    ("Interprofessional working" came out as "[PERSON] working").
     """
     detector, _ = _detector(params, study=study, register=None, allow=None, speakers=[])
-    texts = [e for c in codebook.codes for e in c.examples]
+    fields = ("definition", "include", "exclude")
+    texts = [getattr(c, f) for c in codebook.codes for f in fields] + [
+        e for c in codebook.codes for e in c.examples
+    ]
     scrubbed = iter(
         _generic_replacements(t, spans) for t, spans in zip(texts, detector.detect_many(texts), strict=True)
     )
-    return Codebook(
-        tuple(replace(c, examples=tuple(next(scrubbed) for _ in c.examples)) for c in codebook.codes)
-    )
+    codes = [replace(c, **{f: next(scrubbed) for f in fields}) for c in codebook.codes]
+    codes = [replace(c, examples=tuple(next(scrubbed) for _ in c.examples)) for c in codes]
+    return Codebook(tuple(codes))
 
 
 def _generic_replacements(text: str, spans: list[Span]) -> str:

@@ -15,7 +15,7 @@ import pandas as pd
 from pipeline.config import Params
 from pipeline.errors import UserError
 from pipeline.ingest.text import parse_turns, read_text
-from pipeline.io import read_json, write_json, write_table
+from pipeline.io import write_json, write_table
 from pipeline.schemas import CODINGS, TURNS
 from pipeline.study import load_codebook, load_participants, load_study_info, read_codings, transcript_files
 
@@ -60,12 +60,6 @@ def import_codings(study: Path, texts: dict[str, str]) -> tuple[pd.DataFrame, di
     report (rows in = used + skipped, by reason), checked against the ingested `texts`."""
     codings, report = read_codings(study, set(texts), load_codebook(study), texts=texts)
     return CODINGS.conform(codings, source=str(study)), report.as_dict()
-
-
-def codings_import_report(ingest_metrics: Path) -> dict | None:
-    """What the ingest stage did with the study's human codings (used, skipped and why), from
-    its metrics file; None when they hold no such report."""
-    return read_json(ingest_metrics).get("codings")
 
 
 def _ingest(study: Path) -> tuple[pd.DataFrame, dict, dict[str, str]]:
