@@ -51,6 +51,10 @@ def _command(func):
     def wrapper(*args, **kwargs):
         quiet = kwargs.get("quiet", False)
         logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
+        if quiet:  # the model libraries draw their own bars ("Loading weights") unless told
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+            os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+            os.environ.setdefault("TQDM_DISABLE", "1")
         try:
             result = func(*args, **kwargs)
         except UserError as e:

@@ -110,11 +110,16 @@ def segment_turns(turns: pd.DataFrame, *, options: SegmentParams) -> tuple[pd.Da
     dropped_short = dropped_backchannel = 0
     for turn in turns[turns["role"].isin(roles)].itertuples(index=False):
         spans = json.loads(turn.spans)
+        bounds = unit_bounds(turn.text, unit=options.unit, window=options.window)
         if options.unit == "window":
-            # Count the backchannel sentences the window builder leaves out.
-            dropped_backchannel += sum(is_backchannel(turn.text[a:b]) for a, b in sentence_bounds(turn.text))
+            # Count the backchannel sentences the window builder left out: those outside every
+            # window (one between two kept sentences stays inside its window's text).
+            dropped_backchannel += sum(
+                is_backchannel(turn.text[a:b]) and not any(s <= a and b <= e for s, e in bounds)
+                for a, b in sentence_bounds(turn.text)
+            )
         k = 0
-        for start, end in unit_bounds(turn.text, unit=options.unit, window=options.window):
+        for start, end in bounds:
             text = turn.text[start:end]
             if is_backchannel(text):
                 dropped_backchannel += 1

@@ -153,7 +153,14 @@ def read_codebook(path: Path) -> Codebook:
     if suffix in (".yaml", ".yml"):
         return _codebook_from_yaml(path)
     if suffix == ".csv":
-        df = read_csv(path, ("name", "description"))
+        df = read_csv(path, ())
+        if "name" not in df.columns and "tag" in df.columns:  # Taguette's codebook export
+            df = df.rename(columns={"tag": "name"})
+        missing = [c for c in ("name", "description") if c not in df.columns]
+        if missing:
+            raise UserError(
+                f"{path}: missing column(s) {', '.join(missing)}; expected name (or tag), description"
+            )
         blank = df.index[df["name"].str.strip() == ""]
         if len(blank):
             raise UserError(f"{path} line {blank[0] + 2}: empty 'name'")

@@ -23,6 +23,11 @@ def test_codebook_csv_yaml_and_qdc(tmp_path):
         ("Alpha", "first, with a comma"),
         ("Beta", "second"),
     ]
+    # Taguette's codebook export: tag,description,number of highlights
+    (tmp_path / "tags.csv").write_text('tag,description,number of highlights\nAlpha,"first",3\n')
+    assert [(c.name, c.definition) for c in read_codebook(tmp_path / "tags.csv").codes] == [
+        ("Alpha", "first")
+    ]
     refi = pytest.importorskip("pipeline.refi")
     refi.write_codebook_qdc(BOOK, tmp_path / "book.qdc", study="s")
     back = read_codebook(tmp_path / "book.qdc")
@@ -35,6 +40,9 @@ def test_codebook_csv_yaml_and_qdc(tmp_path):
 def test_codebook_errors_name_the_file(tmp_path):
     (tmp_path / "book.csv").write_text("name,description\n,missing name\n")
     with pytest.raises(UserError, match="book.csv line 2: empty 'name'"):
+        read_codebook(tmp_path / "book.csv")
+    (tmp_path / "book.csv").write_text("code,meaning\nA,b\n")
+    with pytest.raises(UserError, match="book.csv: missing column.s. name, description"):
         read_codebook(tmp_path / "book.csv")
     (tmp_path / "book.qdc").write_text("<not xml")
     with pytest.raises(UserError, match="book.qdc"):
