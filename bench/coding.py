@@ -39,7 +39,7 @@ from pipeline.coding import (  # noqa: E402
     few_shot,
     preceding_questions,
     question_vectors,
-    with_turn_context,
+    turn_means,
     zero_shot,
 )
 from pipeline.config import Params, load_params  # noqa: E402
@@ -153,7 +153,7 @@ def evaluate(name: str, units, labels, book, *, seeds: int) -> dict:
     texts = units["text"].tolist()
     context = None
     if "turn_id" in units.columns and PARAMS.coding.context != "none":  # as the pipeline's code stage
-        context = with_turn_context(units, X)[2]
+        context = turn_means(units, X)
         questions = None
         if "question" in units.columns:
             questions = _questions(units)

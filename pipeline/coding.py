@@ -532,6 +532,19 @@ def _is_question(text: str) -> bool:
     return not is_backchannel(text) and ("?" in text or content_words(text) >= MIN_PROMPT_WORDS)
 
 
+def _turn_keys(segments: pd.DataFrame) -> pd.Series:
+    return segments["transcript_id"].astype(str) + "\x1f" + segments["turn_id"].astype(str)
+
+
+def turn_means(segments: pd.DataFrame, embeddings: np.ndarray) -> np.ndarray:
+    """Per segment, the unit mean embedding of the kept segments of its turn."""
+    emb = _unit(np.asarray(embeddings, dtype=np.float64))
+    codes, uniq = pd.factorize(_turn_keys(segments))
+    sums = np.zeros((len(uniq), emb.shape[1]))
+    np.add.at(sums, codes, emb)
+    return _unit(sums)[codes]
+
+
 def with_turn_context(
     segments: pd.DataFrame, embeddings: np.ndarray
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -543,15 +556,11 @@ def with_turn_context(
     pseudonymised segments, and no new embeddings. Returns (texts, [own | turn] embeddings,
     turn embeddings).
     """
-    keys = segments["transcript_id"].astype(str) + "\x1f" + segments["turn_id"].astype(str)
-    emb = _unit(np.asarray(embeddings, dtype=np.float64))
-    codes, uniq = pd.factorize(keys)
-    sums = np.zeros((len(uniq), emb.shape[1]))
-    np.add.at(sums, codes, emb)
-    ctx = _unit(sums)[codes]
+    keys = _turn_keys(segments)
+    ctx = turn_means(segments, embeddings)
     turn_text = segments.groupby(keys.to_numpy(), sort=False)["text"].agg(" ".join)
     texts = [f"{t} || {turn_text[k]}" for t, k in zip(segments["text"], keys, strict=True)]
-    return texts, np.hstack([emb, ctx]), ctx
+    return texts, np.hstack([_unit(np.asarray(embeddings, dtype=np.float64)), ctx]), ctx
 
 
 # ---------------------------------------------------------------- stage and CLI
@@ -662,7 +671,7 @@ def run(
                 codebook,
                 embed=embed,
                 options=opts,
-                context=with_turn_context(segments, embeddings)[2] if context == "turn" else None,
+                context=turn_means(segments, embeddings) if context == "turn" else None,
             )
             info = {"method": "zero_shot", "context": context}
     figures = {**info, "codes": int(len(codes)), "segments_coded": int(codes["segment_id"].nunique())}

@@ -292,6 +292,8 @@ def apply_review(
     )
     groups = sorted(seg["group"].unique())
     participants_by_group = seg.groupby("group")["participant_id"].nunique()
+    from pipeline.themes.cards import card_body  # the discover stage's card, rebuilt
+
     new_cards = []
     for t, card in by_id.items():
         if t not in changed:
@@ -299,7 +301,7 @@ def apply_review(
             continue
         rows = seg[theme == t]
         card = {k: card[k] for k in _CORE_KEYS if k in card}
-        card |= _card_body(rows, embeddings, groups, participants_by_group, n_quotes=n_quotes)
+        card |= card_body(rows, embeddings, groups, participants_by_group, n_quotes=n_quotes)
         card["review"] = changed[t]
         new_cards.append(card)
     new_cards.sort(key=lambda c: -c["size"])
@@ -331,47 +333,6 @@ def _interleave(lists: list[list[str]]) -> list[str]:
             if i < len(words) and words[i] not in out:
                 out.append(words[i])
     return out[: max((len(x) for x in lists), default=0)]
-
-
-def _card_body(
-    rows: pd.DataFrame,
-    embeddings: np.ndarray | None,
-    groups: list[str],
-    participants_by_group: pd.Series,
-    *,
-    n_quotes: int,
-) -> dict[str, Any]:
-    if embeddings is not None:
-        from pipeline.themes.cards import exemplar_indices
-
-        picks = exemplar_indices(embeddings[rows.index.to_numpy()], k=n_quotes)
-    else:
-        picks = list(range(min(n_quotes, len(rows))))
-    quotes = [
-        {
-            "segment_id": r["segment_id"],
-            "transcript_id": r["transcript_id"],
-            "participant_id": r["participant_id"],
-            "group": r["group"],
-            "turn_id": int(r["turn_id"]),
-            "text": r["text"],
-        }
-        for r in (rows.iloc[i] for i in picks)
-    ]
-    voices = rows.groupby("group")["participant_id"].nunique()
-    return {
-        "size": int(len(rows)),
-        "quotes": quotes,
-        "prevalence": {
-            g: {
-                "participants": int(voices.get(g, 0)),
-                "of": int(participants_by_group.get(g, 0)),
-                "segments": int((rows["group"] == g).sum()),
-            }
-            for g in groups
-        },
-        "coverage": {str(t): int(n) for t, n in rows["transcript_id"].value_counts().sort_index().items()},
-    }
 
 
 # ---------------------------------------------------------------------------------------

@@ -54,6 +54,37 @@ def _quote(row) -> dict:
     }
 
 
+def card_body(
+    rows: pd.DataFrame,
+    embeddings: np.ndarray | None,
+    groups: list[str],
+    participants_by_group: pd.Series,
+    *,
+    n_quotes: int,
+) -> dict:
+    """A theme's size, exemplar quotes (MMR over `embeddings`; the first rows without them),
+    prevalence by participant group and coverage per transcript. `rows`: its segments, their
+    index pointing into `embeddings`."""
+    if embeddings is not None:
+        picks = exemplar_indices(embeddings[rows.index.to_numpy()], k=n_quotes)
+    else:
+        picks = list(range(min(n_quotes, len(rows))))
+    voices = rows.groupby("group")["participant_id"].nunique()
+    return {
+        "size": int(len(rows)),
+        "quotes": [_quote(rows.iloc[i]) for i in picks],
+        "prevalence": {
+            g: {
+                "participants": int(voices.get(g, 0)),
+                "of": int(participants_by_group.get(g, 0)),
+                "segments": int((rows["group"] == g).sum()),
+            }
+            for g in groups
+        },
+        "coverage": {str(t): int(n) for t, n in rows["transcript_id"].value_counts().sort_index().items()},
+    }
+
+
 def theme_cards(
     segments: pd.DataFrame,
     embeddings: np.ndarray,
@@ -73,8 +104,6 @@ def theme_cards(
     cards = []
     for theme_id, rows in merged[merged["theme_id"] != -1].groupby("theme_id"):
         t = int(theme_id)
-        picks = exemplar_indices(embeddings[rows.index.to_numpy()], k=n_quotes)
-        voices = rows.groupby("group")["participant_id"].nunique()
         words = found.keywords.get(t, [])
         parent = found.parents.get(t)
         cards.append(
@@ -82,19 +111,7 @@ def theme_cards(
                 "theme_id": t,
                 "label": found.labels.get(t) or theme_label(words),
                 "keywords": words,
-                "size": int(len(rows)),
-                "quotes": [_quote(rows.iloc[i]) for i in picks],
-                "prevalence": {
-                    g: {
-                        "participants": int(voices.get(g, 0)),
-                        "of": int(participants_by_group.get(g, 0)),
-                        "segments": int((rows["group"] == g).sum()),
-                    }
-                    for g in groups
-                },
-                "coverage": {
-                    str(tid): int(n) for tid, n in rows["transcript_id"].value_counts().sort_index().items()
-                },
+                **card_body(rows, embeddings, groups, participants_by_group, n_quotes=n_quotes),
                 "parent_id": parent,
                 "parent_label": (parent_labels.get(parent) if found.parent_keywords else found.labels.get(t)),
                 "stability": stab[t]["jaccard"] if t in stab else None,

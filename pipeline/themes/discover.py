@@ -332,9 +332,9 @@ def turn_context(
     """Each segment's turn mean embedding, when `options.context` is "turn" and turns are known."""
     if options.context != "turn" or "turn_id" not in segments.columns:
         return None
-    from pipeline.coding import with_turn_context
+    from pipeline.coding import turn_means
 
-    return with_turn_context(segments, embeddings)[2]
+    return turn_means(segments, embeddings)
 
 
 def _discover(
