@@ -145,6 +145,7 @@ def main() -> None:
     from sklearn.cluster import KMeans
     from umap import UMAP
 
+    from pipeline.coding import turn_texts
     from pipeline.themes import discover_themes
     from pipeline.themes.discover import turn_context
 
@@ -156,6 +157,7 @@ def main() -> None:
         emb = _embed(texts, params)
         # As the pipeline stage does: segments with turn ids are clustered with turn context.
         ctx = None if segs is None else turn_context(segs, emb, options=params.themes)
+        ctx_texts = None if ctx is None else turn_texts(segs)
         n_codes = len(set(labels.tolist()) - {""})
         print(
             f"\n## {name}: {len(texts)} units, {int((labels != '').sum())} with a human code, {n_codes} codes"
@@ -171,6 +173,7 @@ def main() -> None:
             prototypes=protos,
             embed_model=params.embed.model,
             context=ctx,
+            context_texts=ctx_texts,
         )
         secs = (time.perf_counter() - t) / max(1, args.seeds)  # one fit's share (keywords included)
         rows["pipeline"] = figures(found.topics, labels, secs, extra) | {
@@ -188,6 +191,7 @@ def main() -> None:
                 prototypes=protos,
                 embed_model=params.embed.model,
                 context=ctx,
+                context_texts=ctx_texts,
             )
             rows[f"pipeline, guided={other}"] = figures(
                 plain.topics, labels, (time.perf_counter() - t) / max(1, args.seeds), extra

@@ -127,7 +127,7 @@ def deidentify(
 ):
     """Pseudonymise texts: JSONL lines {"id","text"}, or the ingest stage's turns table (.parquet)."""
     from pipeline import deid
-    from pipeline.study import require_study, write_scrubbed_codebook
+    from pipeline.study import require_study
 
     p = _params(params, set_)
     if study is not None:
@@ -155,7 +155,7 @@ def deidentify(
             progress=not quiet,
         )
         if codebook_out is not None:
-            write_scrubbed_codebook(study, codebook_out, deid_params=p.deid)
+            deid.write_scrubbed_codebook(study, codebook_out, deid_params=p.deid)
         return {"replacements": counts["replacements"], "gate_rounds": counts["gate_rounds"]}
     raise UserError(f"{in_}: expected a .jsonl file of {{id, text}} lines or a .parquet turns table")
 

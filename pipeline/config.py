@@ -75,6 +75,7 @@ class ThemesParams(_Section):
     max_unassigned: float = Field(0.1, ge=0.0, le=1.0)
     guided: bool = False  # nudge units towards the codebook's codes when the study has one
     guide_weight: float = Field(0.25, ge=0.0, le=1.0)
+    lexical_weight: float = Field(0.6, ge=0.0)  # weight of the words' LSA view beside the embeddings
     top_n_words: int = Field(8, ge=1)
     keywords: Literal["ctfidf", "keybert_mmr"] = "keybert_mmr"
     n_quotes: int = Field(4, ge=1)
@@ -97,7 +98,7 @@ class CodingParams(_Section):
     margin: float = Field(0.05, ge=0.0, le=2.0)  # zero-shot: extra codes within this cosine of the best
     C: float = Field(10.0, gt=0.0)  # few-shot: inverse regularisation (SVM or logistic regression)
     tfidf: bool = True  # few-shot: TF-IDF (words; + characters for single-label data) beside embeddings
-    folds: int = Field(5, ge=2)  # few-shot in the pipeline: cross-fitting folds over transcripts
+    folds: int = Field(25, ge=2)  # few-shot in the pipeline: cross-fitting folds over transcripts (at most)
     train_coder: str | None = None  # few-shot: whose codings to learn from (default: first coder)
     # pipeline: segments carry their turn (and the interviewer's preceding question) as context
     context: Literal["turn+question", "turn", "none"] = "turn+question"

@@ -15,7 +15,6 @@ from pipeline.study import (
     codings_import_report,
     read_codebook_json,
     read_codings_table,
-    write_scrubbed_codebook,
 )
 
 
@@ -97,7 +96,7 @@ def run_all(params: Params, *, study: Path, out: Path, progress: bool = False) -
         study=study,
         progress=progress,
     )
-    write_scrubbed_codebook(study, lay.codebook, deid_params=params.deid)  # part of the deid stage
+    deid.write_scrubbed_codebook(study, lay.codebook, deid_params=params.deid)  # part of the deid stage
     # from here on, no stage reads the study's codebook or codings: only these two outputs
     codebook, codings = read_codebook_json(lay.codebook), read_codings_table(lay.codings)
     segment.run(params, turns_path=lay.deid_turns, out=lay.segments, metrics=lay.metrics / "segment.json")

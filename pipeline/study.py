@@ -5,7 +5,7 @@ the study folder. They hand later stages two typed outputs instead:
 - `outputs/codings.parquet` (schema `CODINGS`): the human codings as offsets only, written
   by ingest (`read_codings_table` reads it);
 - `outputs/codebook.json`: the codebook with identifiers scrubbed, written by deidentify
-  (`write_scrubbed_codebook`; `read_codebook_json` reads it). Its shape is that of
+  (`pipeline.deid.write_scrubbed_codebook`; `read_codebook_json` reads it). Its shape is that of
   `codebook.yaml`, `{"codes": [{"id", "name", "definition", "include", "exclude",
   "examples", "parent"}, ...]}`, or `{"codes": null}` when the study has no codebook.
 """
@@ -14,16 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from pipeline.errors import UserError
 from pipeline.io import read_csv, read_json, read_table, read_yaml, write_json
 from pipeline.schemas import CODINGS
-
-if TYPE_CHECKING:
-    from pipeline.config import DeidParams
 
 TRANSCRIPT_SUFFIXES = (".txt", ".md")
 
@@ -261,18 +257,6 @@ def read_codebook_json(path: Path) -> Codebook | None:
     if isinstance(data, dict) and set(data) == {"codes"} and data["codes"] is None:
         return None
     return _codebook_from_mapping(data, path)
-
-
-def write_scrubbed_codebook(study: Path, out: Path, *, deid_params: DeidParams) -> Codebook | None:
-    """The deidentify stage's codebook output: the study's codebook (if any) with identifiers
-    in its definitions, criteria and example quotes replaced (see `scrub_codebook`), so that
-    later stages never read the study folder's own codebook."""
-    from pipeline.deid import scrub_codebook  # spaCy: loaded only here, in the deid stage
-
-    codebook = load_codebook(study)
-    scrubbed = scrub_codebook(codebook, params=deid_params, study=study) if codebook else None
-    write_codebook_json(out, scrubbed)
-    return scrubbed
 
 
 def codings_import_report(ingest_metrics: Path) -> dict | None:

@@ -12,6 +12,7 @@ from pipeline.themes.cards import exemplar_indices
 from pipeline.themes.discover import (
     Discovery,
     guide,
+    lexical_view,
     outlier_policy,
     rule_k,
     turn_context,
@@ -178,7 +179,8 @@ def test_turn_context_is_the_turn_mean_and_respects_the_option():
 
 def test_turn_context_recovers_turn_topics_and_counts_turns_for_k():
     segs, x, truth = _turns()
-    fixed = FAST.model_copy(update={"n_themes": 4, "stability_runs": 1})
+    # the embeddings' context only (the texts name their topic: the lexical view would too)
+    fixed = FAST.model_copy(update={"n_themes": 4, "stability_runs": 1, "lexical_weight": 0.0})
     alone = discover_themes(segs["text"].tolist(), x, options=fixed, seed=0)
     ctx = turn_context(segs, x, options=FAST)
     joint = discover_themes(segs["text"].tolist(), x, options=fixed, seed=0, context=ctx)
@@ -280,3 +282,26 @@ def test_cards_report_prevalence_hierarchy_and_stability():
     assert cards["parents"] == [
         {"parent_id": 0, "label": "Omega", "keywords": ["omega"], "theme_ids": [0, 1], "size": 4}
     ]
+
+
+def test_lexical_view_reads_shared_words_and_never_placeholders():
+    texts, _, truth = _blobs(per=5)
+    view = lexical_view(texts, seed=0)
+    assert np.allclose(np.linalg.norm(view, axis=1), 1.0)
+    sims = view @ view.T
+    same = truth[:, None] == truth[None, :]
+    assert sims[same].min() > sims[~same].max()
+    # only placeholders in common: no shared vocabulary, so no lexical view
+    assert lexical_view(["[PERSON] said hello", "[PERSON] went home", "[PLACE_1] [PERSON]"], seed=0) is None
+
+
+def test_words_separate_themes_the_embeddings_cannot():
+    texts, _, truth = _blobs()
+    noise = np.random.default_rng(3).standard_normal((len(texts), 16))
+    opts = FAST.model_copy(update={"n_themes": 4, "k_rule": "sqrt"})
+    without = discover_themes(texts, noise, options=opts.model_copy(update={"lexical_weight": 0.0}), seed=0)
+    with_words = discover_themes(
+        texts, noise, options=opts.model_copy(update={"lexical_weight": 2.0}), seed=0
+    )
+    assert adjusted_rand_score(truth, without.topics) < 0.2
+    assert adjusted_rand_score(truth, with_words.topics) > 0.9

@@ -23,7 +23,7 @@ from pipeline.deid.spans import Span, merge_overlaps
 from pipeline.errors import UserError
 from pipeline.io import read_table, write_json, write_table, write_text
 from pipeline.schemas import DEID_TURNS, TURNS
-from pipeline.study import Codebook
+from pipeline.study import Codebook, load_codebook, write_codebook_json
 
 log = logging.getLogger(__name__)
 _ALNUM = re.compile(r"\w{2,}")
@@ -138,6 +138,16 @@ def scrub_codebook(codebook: Codebook, *, params: DeidParams, study: Path) -> Co
     codes = [replace(c, **{f: next(scrubbed) for f in fields}) for c in codebook.codes]
     codes = [replace(c, examples=tuple(next(scrubbed) for _ in c.examples)) for c in codes]
     return Codebook(tuple(codes))
+
+
+def write_scrubbed_codebook(study: Path, out: Path, *, deid_params: DeidParams) -> Codebook | None:
+    """The deidentify stage's codebook output: the study's codebook (if any) with identifiers
+    in its definitions, criteria and example quotes replaced (see `scrub_codebook`), so that
+    later stages never read the study folder's own codebook."""
+    codebook = load_codebook(study)
+    scrubbed = scrub_codebook(codebook, params=deid_params, study=study) if codebook else None
+    write_codebook_json(out, scrubbed)
+    return scrubbed
 
 
 def _generic_replacements(text: str, spans: list[Span]) -> str:

@@ -6,6 +6,15 @@ Method (defaults, and why):
    not 3-sentence windows; on the demo study it raises the AMI against coder A from 0.14 to
    0.22 (bench/themes.py). Keywords, quotes and the cards still use each segment's own
    embedding.
+   Lexical view (``lexical_weight``, default 0.6): beside the embedding, each unit (read with
+   its turn) is represented by a latent semantic analysis of its words: TF-IDF of words in
+   at least two units, English stop words and placeholders out, reduced to
+   ``LEXICAL_DIMS`` dimensions by truncated SVD, unit-normalised and scaled by the weight.
+   MiniLM embeddings group by what is talked about only loosely; the shared vocabulary of a
+   code (a service's name, "commissioning", "supervision") is sharper evidence. Measured
+   (5 seeded fits, AMI and ARI between the fits): demo 0.216 / 0.82 without it, 0.248 /
+   0.85 with it; serdif-usability 0.293 / 0.83 -> 0.314 / 0.84. 100 dimensions matched
+   more codes less steadily (demo ARI 0.77), 30 were as good as 50.
 1. Reduce: ``n_views`` UMAP projections (cosine, min_dist 0, seeds ``seed``, ``seed+1``...) side
    by side. One UMAP run is what BERTopic does; its layout moves with the seed, and clusters
    with it. Several views averaged out by one clustering give themes that survive a new seed.
@@ -49,13 +58,14 @@ from pipeline.io import read_csv, read_table, write_csv, write_json, write_table
 from pipeline.schemas import ASSIGNMENTS, SEGMENTS
 from pipeline.themes.cards import theme_cards
 from pipeline.themes.hierarchy import parent_themes
-from pipeline.themes.keywords import theme_keywords, theme_label
+from pipeline.themes.keywords import keyword_text, theme_keywords, theme_label
 from pipeline.themes.stability import stability_report
 
 log = logging.getLogger(__name__)
 
 MIN_TEXTS = 3
 KMEANS_RESTARTS = 50
+LEXICAL_DIMS = 50  # latent dimensions of the lexical view (step 0)
 
 
 @dataclass(frozen=True)
@@ -237,13 +247,15 @@ def discover_themes(
     prototypes: np.ndarray | None = None,
     embed_model: str | None = None,
     context: np.ndarray | None = None,
+    context_texts: list[str] | None = None,
 ) -> Discovery:
     """Candidate themes for `texts`: partition, keywords, labels, hierarchy, stability.
 
     `prototypes` (one embedding per codebook code) guide the clustering when
     `options.guided`; `embed_model` lets keywords be refined with KeyBERT-inspired + MMR;
     `context` (one embedding per unit, e.g. its turn's mean) is averaged into the clustering
-    space, and the number of distinct contexts is the unit count of the k rule.
+    space, and the number of distinct contexts is the unit count of the k rule;
+    `context_texts` (one per unit, e.g. its turn's text) join the units' own in the lexical view.
     """
     n = len(texts)
     if n < MIN_TEXTS:
@@ -260,6 +272,15 @@ def discover_themes(
     if options.guided and prototypes is not None and len(prototypes):
         space = guide(space, prototypes, weight=options.guide_weight, floor=options.outlier_threshold)
         min_k = len(prototypes)
+    if options.lexical_weight > 0:
+        read = (
+            texts
+            if context_texts is None
+            else [f"{t} {c}" for t, c in zip(texts, context_texts, strict=True)]
+        )
+        lexical = lexical_view(read, seed=seed)
+        if lexical is not None:
+            space = np.hstack([_normalise(space), options.lexical_weight * lexical])
     topics, mode, scores = partition(space, options=options, seed=seed, min_k=min_k, units=units)
     if options.guided and prototypes is not None and len(prototypes):
         mode += f", guided by {len(prototypes)} codes"
@@ -321,6 +342,24 @@ def codebook_prototypes(codebook, *, params: Params) -> np.ndarray | None:
     return code_prototypes(codebook, embed=lambda texts: embed_with(texts, options=params.embed))[1]
 
 
+def lexical_view(texts: list[str], *, seed: int, dims: int = LEXICAL_DIMS) -> np.ndarray | None:
+    """Unit vectors of a latent semantic analysis of the texts' words (module docstring, step
+    0); None when the texts share too few words for one."""
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    try:
+        tfidf = TfidfVectorizer(sublinear_tf=True, stop_words="english", min_df=2).fit_transform(
+            [keyword_text(t) for t in texts]
+        )
+    except ValueError:  # no word occurs in two texts
+        return None
+    n_components = min(dims, tfidf.shape[1] - 1, tfidf.shape[0] - 1)
+    if n_components < 2:
+        return None
+    return _normalise(TruncatedSVD(n_components, random_state=seed).fit_transform(tfidf))
+
+
 def with_context(embeddings: np.ndarray, context: np.ndarray) -> np.ndarray:
     """Unit vectors of (own + context) / 2: each unit seen with its surroundings."""
     return _normalise(_normalise(embeddings.astype(np.float64)) + _normalise(context.astype(np.float64)))
@@ -338,7 +377,13 @@ def turn_context(
 
 
 def _discover(
-    texts: list[str], embeddings: np.ndarray, *, params: Params, codebook, context: np.ndarray | None = None
+    texts: list[str],
+    embeddings: np.ndarray,
+    *,
+    params: Params,
+    codebook,
+    context: np.ndarray | None = None,
+    context_texts: list[str] | None = None,
 ) -> Discovery:
     return discover_themes(
         texts,
@@ -348,6 +393,7 @@ def _discover(
         prototypes=codebook_prototypes(codebook, params=params),
         embed_model=params.embed.model,
         context=context,
+        context_texts=context_texts,
     )
 
 
@@ -380,9 +426,16 @@ def run(
 ) -> dict:
     segments = read_table(segments_path, SEGMENTS)
     embeddings, _ = read_embeddings(embeddings_path, segments["segment_id"].tolist())
+    from pipeline.coding import turn_texts
+
     context = turn_context(segments, embeddings, options=params.themes)
     found = _discover(
-        segments["text"].tolist(), embeddings, params=params, codebook=codebook, context=context
+        segments["text"].tolist(),
+        embeddings,
+        params=params,
+        codebook=codebook,
+        context=context,
+        context_texts=None if context is None else turn_texts(segments),
     )
     assignments = assignments_table(segments["segment_id"].tolist(), found)
     write_table(out, assignments, ASSIGNMENTS)
