@@ -305,3 +305,6 @@ def test_words_separate_themes_the_embeddings_cannot():
     )
     assert adjusted_rand_score(truth, without.topics) < 0.2
     assert adjusted_rand_score(truth, with_words.topics) > 0.9
+    assert "LSA view (weight 2)" in with_words.mode and "LSA" not in without.mode
+    with pytest.raises(UserError, match="context_texts"):
+        discover_themes(texts, noise, options=opts, seed=0, context_texts=texts[:5])

@@ -272,7 +272,10 @@ def discover_themes(
     if options.guided and prototypes is not None and len(prototypes):
         space = guide(space, prototypes, weight=options.guide_weight, floor=options.outlier_threshold)
         min_k = len(prototypes)
+    lexical = None
     if options.lexical_weight > 0:
+        if context_texts is not None and len(context_texts) != n:
+            raise UserError(f"context_texts has {len(context_texts)} rows for {n} texts")
         read = (
             texts
             if context_texts is None
@@ -284,6 +287,8 @@ def discover_themes(
     topics, mode, scores = partition(space, options=options, seed=seed, min_k=min_k, units=units)
     if options.guided and prototypes is not None and len(prototypes):
         mode += f", guided by {len(prototypes)} codes"
+    if lexical is not None:
+        mode += f", with the words' LSA view (weight {options.lexical_weight:g})"
     runs = [topics]
     for r in range(1, options.stability_runs):
         # Seeds far apart so the views of different runs never share a UMAP seed.
