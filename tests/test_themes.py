@@ -19,7 +19,7 @@ from pipeline.themes.discover import (
     with_context,
 )
 from pipeline.themes.hierarchy import parent_themes
-from pipeline.themes.keywords import theme_label
+from pipeline.themes.keywords import keyword_text, theme_label
 from pipeline.themes.stability import best_match_jaccard, stability_report
 
 WORDS = [
@@ -214,10 +214,17 @@ def test_too_few_texts():
 
 def test_placeholders_and_fillers_are_not_keywords():
     texts, x, _ = _blobs()
-    texts = [t + " [PERSON_1] [PLACE_2] yeah wasn't doing" for t in texts]
+    texts = [t + " [PERSON_1] [PLACE_2] [PERSON: health visitor] yeah wasn't doing [laughs]" for t in texts]
     found = discover_themes(texts, x, options=FAST, seed=0)
     words = {w for kws in found.keywords.values() for k in kws for w in k.split()}
-    assert not words & {"person", "place", "yeah", "wasn", "doing"}
+    assert not words & {"person", "place", "health", "visitor", "yeah", "wasn", "doing", "laughs"}
+
+
+def test_keyword_text_drops_transcribers_notes_and_placeholders():
+    text = "so [laughs] it's [PERSON_1] fine [inaudible 00:12] at [PERSON: health visitor] clinic"
+    assert keyword_text(text).split() == ["so", "it", "fine", "at", "clinic"]
+    text = "well (laughs) the (Inaudible 00:12) clinic (NHS) she laughs (long pause)"
+    assert keyword_text(text).split() == ["well", "the", "clinic", "(NHS)", "she", "laughs"]
 
 
 def test_labels_are_readable_keyphrases():
@@ -291,8 +298,13 @@ def test_lexical_view_reads_shared_words_and_never_placeholders():
     sims = view @ view.T
     same = truth[:, None] == truth[None, :]
     assert sims[same].min() > sims[~same].max()
-    # only placeholders in common: no shared vocabulary, so no lexical view
-    assert lexical_view(["[PERSON] said hello", "[PERSON] went home", "[PLACE_1] [PERSON]"], seed=0) is None
+    # only placeholders and transcribers' notes in common: no shared vocabulary, no view
+    shared = "[PERSON] [PLACE] [PERSON: health visitor] [laughs] [pause] [inaudible]"
+    assert lexical_view([f"{shared} {w}" for w in ("alpha", "beta", "gamma")], seed=0) is None
+    # document frequencies from the documents it is fitted on: each turn counted once
+    turns = ["alpha beta gamma delta", "alpha beta epsilon zeta", "gamma delta epsilon zeta"]
+    assert lexical_view(["alpha", "beta"], seed=0) is None
+    assert lexical_view(["alpha", "beta"], seed=0, fit_on=turns).shape == (2, 2)
 
 
 def test_words_separate_themes_the_embeddings_cannot():

@@ -6,15 +6,15 @@ Method (defaults, and why):
    not 3-sentence windows; on the demo study it raises the AMI against coder A from 0.14 to
    0.22 (bench/themes.py). Keywords, quotes and the cards still use each segment's own
    embedding.
-   Lexical view (``lexical_weight``, default 0.6): beside the embedding, each unit (read with
-   its turn) is represented by a latent semantic analysis of its words: TF-IDF of words in
-   at least two units, English stop words and placeholders out, reduced to
-   ``LEXICAL_DIMS`` dimensions by truncated SVD, unit-normalised and scaled by the weight.
-   MiniLM embeddings group by what is talked about only loosely; the shared vocabulary of a
-   code (a service's name, "commissioning", "supervision") is sharper evidence. Measured
-   (5 seeded fits, AMI and ARI between the fits): demo 0.216 / 0.82 without it, 0.248 /
-   0.85 with it; serdif-usability 0.293 / 0.83 -> 0.314 / 0.84. 100 dimensions matched
-   more codes less steadily (demo ARI 0.77), 30 were as good as 50.
+   Lexical view (``lexical_weight``, default 0.6): beside the embedding, each unit (with
+   turn context: read with its turn) is represented by a latent semantic analysis of its
+   words: TF-IDF over words found in at least two documents (turns, each counted once, with
+   turn context; else the units), stop words, spoken fillers and bracketed text
+   (placeholders, "[laughs]") left out, reduced to ``LEXICAL_DIMS`` dimensions by truncated
+   SVD, unit-normalised and scaled by the weight. MiniLM embeddings group by what is talked
+   about only loosely; the shared vocabulary of a code (a service's name, "commissioning",
+   "supervision") is sharper evidence. The outlier policy (step 3) then measures similarity
+   in this joined space. Figures: README, "Theme discovery".
 1. Reduce: ``n_views`` UMAP projections (cosine, min_dist 0, seeds ``seed``, ``seed+1``...) side
    by side. One UMAP run is what BERTopic does; its layout moves with the seed, and clusters
    with it. Several views averaged out by one clustering give themes that survive a new seed.
@@ -58,14 +58,14 @@ from pipeline.io import read_csv, read_table, write_csv, write_json, write_table
 from pipeline.schemas import ASSIGNMENTS, SEGMENTS
 from pipeline.themes.cards import theme_cards
 from pipeline.themes.hierarchy import parent_themes
-from pipeline.themes.keywords import keyword_text, theme_keywords, theme_label
+from pipeline.themes.keywords import WORD_PATTERN, keyword_text, stop_words, theme_keywords, theme_label
 from pipeline.themes.stability import stability_report
 
 log = logging.getLogger(__name__)
 
 MIN_TEXTS = 3
 KMEANS_RESTARTS = 50
-LEXICAL_DIMS = 50  # latent dimensions of the lexical view (step 0)
+LEXICAL_DIMS = 40  # latent dimensions of the lexical view (step 0)
 
 
 @dataclass(frozen=True)
@@ -268,20 +268,19 @@ def discover_themes(
             raise UserError(f"context has shape {context.shape}, embeddings {embeddings.shape}")
         space = with_context(embeddings, context)
         units = len(np.unique(np.round(context, 6), axis=0))
+    if context_texts is not None and len(context_texts) != n:
+        raise UserError(f"context_texts has {len(context_texts)} rows for {n} texts")
     min_k = 2
     if options.guided and prototypes is not None and len(prototypes):
         space = guide(space, prototypes, weight=options.guide_weight, floor=options.outlier_threshold)
         min_k = len(prototypes)
     lexical = None
     if options.lexical_weight > 0:
-        if context_texts is not None and len(context_texts) != n:
-            raise UserError(f"context_texts has {len(context_texts)} rows for {n} texts")
-        read = (
-            texts
-            if context_texts is None
-            else [f"{t} {c}" for t, c in zip(texts, context_texts, strict=True)]
-        )
-        lexical = lexical_view(read, seed=seed)
+        read, fit_on = texts, None
+        if context_texts is not None:  # each unit read with its context; each context counted once
+            read = [f"{t} {c}" for t, c in zip(texts, context_texts, strict=True)]
+            fit_on = sorted(set(context_texts))
+        lexical = lexical_view(read, seed=seed, fit_on=fit_on)
         if lexical is not None:
             space = np.hstack([_normalise(space), options.lexical_weight * lexical])
     topics, mode, scores = partition(space, options=options, seed=seed, min_k=min_k, units=units)
@@ -347,22 +346,29 @@ def codebook_prototypes(codebook, *, params: Params) -> np.ndarray | None:
     return code_prototypes(codebook, embed=lambda texts: embed_with(texts, options=params.embed))[1]
 
 
-def lexical_view(texts: list[str], *, seed: int, dims: int = LEXICAL_DIMS) -> np.ndarray | None:
+def lexical_view(
+    texts: list[str], *, seed: int, fit_on: list[str] | None = None, dims: int = LEXICAL_DIMS
+) -> np.ndarray | None:
     """Unit vectors of a latent semantic analysis of the texts' words (module docstring, step
-    0); None when the texts share too few words for one."""
+    0); None when the documents share too few words for one. `fit_on`: the documents whose
+    words and document frequencies define the analysis (default `texts`), e.g. each turn once
+    when `texts` are segments read with their turn."""
     from sklearn.decomposition import TruncatedSVD
     from sklearn.feature_extraction.text import TfidfVectorizer
 
+    vectorizer = TfidfVectorizer(
+        sublinear_tf=True, stop_words=stop_words(), token_pattern=WORD_PATTERN, min_df=2
+    )
+    docs = [keyword_text(t) for t in (texts if fit_on is None else fit_on)]
     try:
-        tfidf = TfidfVectorizer(sublinear_tf=True, stop_words="english", min_df=2).fit_transform(
-            [keyword_text(t) for t in texts]
-        )
-    except ValueError:  # no word occurs in two texts
+        fitted = vectorizer.fit_transform(docs)
+    except ValueError:  # no word occurs in two documents
         return None
-    n_components = min(dims, tfidf.shape[1] - 1, tfidf.shape[0] - 1)
+    n_components = min(dims, fitted.shape[1] - 1, fitted.shape[0] - 1)
     if n_components < 2:
         return None
-    return _normalise(TruncatedSVD(n_components, random_state=seed).fit_transform(tfidf))
+    svd = TruncatedSVD(n_components, random_state=seed).fit(fitted)
+    return _normalise(svd.transform(vectorizer.transform([keyword_text(t) for t in texts])))
 
 
 def with_context(embeddings: np.ndarray, context: np.ndarray) -> np.ndarray:

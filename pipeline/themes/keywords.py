@@ -12,8 +12,6 @@ import re
 
 import numpy as np
 
-from pipeline.deid.pseudonymise import PLACEHOLDER as _PLACEHOLDER
-
 # Spoken-English fillers that c-TF-IDF would otherwise rank as keywords.
 FILLERS = frozenset(
     """
@@ -25,11 +23,20 @@ FILLERS = frozenset(
 )
 
 _CLITIC = re.compile(r"(?<=\w)['\u2019]\w+")
+# What is not speech: anything in square brackets (de-identification placeholders such as
+# "[PERSON_2]" or "[PERSON: health visitor]", transcribers' notes such as "[laughs]"), and the
+# usual transcribers' notes in parentheses ("(laughs)", "(inaudible 00:12)").
+_NOT_SPEECH = re.compile(
+    r"\[[^\[\]\n]+\]|\((?:laughs?|laughter|laughing|pause[sd]?|long pause|sighs?|coughs?|inaudible"
+    r"|unclear|indistinct|crosstalk|overlapping|silence|background noise)\b[^()\n]{0,20}\)",
+    re.IGNORECASE,
+)
 
 
 def keyword_text(text: str) -> str:
-    """Text for keyword extraction: placeholders and clitics ("'s", "n't") removed."""
-    return _CLITIC.sub("", _PLACEHOLDER.sub(" ", text))
+    """Text for keyword extraction: placeholders, transcribers' notes and clitics ("'s",
+    "n't") removed."""
+    return _CLITIC.sub("", _NOT_SPEECH.sub(" ", text))
 
 
 def vectorizer(n_docs: int):
@@ -39,15 +46,20 @@ def vectorizer(n_docs: int):
     would drop exactly the words found in one theme only, the ones that name it. (`n_docs`
     is kept for the signature; the vocabulary is bounded by the number of themes anyway.)
     """
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
+    from sklearn.feature_extraction.text import CountVectorizer
 
     del n_docs
-    return CountVectorizer(
-        stop_words=sorted(ENGLISH_STOP_WORDS | FILLERS),
-        ngram_range=(1, 2),
-        min_df=1,
-        token_pattern=r"(?u)\b[^\W\d_][^\W\d_]+\b",
-    )
+    return CountVectorizer(stop_words=stop_words(), ngram_range=(1, 2), min_df=1, token_pattern=WORD_PATTERN)
+
+
+WORD_PATTERN = r"(?u)\b[^\W\d_][^\W\d_]+\b"  # words of two or more letters
+
+
+def stop_words() -> list[str]:
+    """English stop words and spoken fillers: never keywords, nor evidence of a theme."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return sorted(ENGLISH_STOP_WORDS | FILLERS)
 
 
 class PipelineEmbedder:
