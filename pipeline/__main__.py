@@ -38,6 +38,9 @@ SetOpt = Annotated[
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or log lines.")]
 InOpt = Annotated[Path, typer.Option("--in", help="Input file.")]
 OutOpt = Annotated[Path, typer.Option("--out", help="Output file.")]
+CodingsOpt = Annotated[
+    Path | None, typer.Option(help="Human codings table written by ingest (.parquet, offsets only).")
+]
 
 
 def _params(path: Path, overrides: list[str] | None) -> Params:
@@ -254,9 +257,7 @@ def code(
     ] = None,
     train: Annotated[Path | None, typer.Option(help="Human-coded examples `id,text,code`.")] = None,
     embeddings: Annotated[Path | None, typer.Option(help="Segment embeddings (.npy).")] = None,
-    codings: Annotated[
-        Path | None, typer.Option(help="Human codings table written by ingest (.parquet, offsets only).")
-    ] = None,
+    codings: CodingsOpt = None,
     turns: Annotated[
         Path | None, typer.Option(help="Pseudonymised turns (.parquet): the questions segments answer.")
     ] = None,
@@ -304,9 +305,7 @@ def agreement(
     codebook: Annotated[
         Path | None, typer.Option(help="Codebook: the deidentify stage's codebook.json (or .yaml/.csv/.qdc).")
     ] = None,
-    codings: Annotated[
-        Path | None, typer.Option(help="Human codings table written by ingest (.parquet, offsets only).")
-    ] = None,
+    codings: CodingsOpt = None,
     ingest_metrics: Annotated[
         Path | None, typer.Option(help="The ingest metrics (JSON): their codings import report is repeated.")
     ] = None,

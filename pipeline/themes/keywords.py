@@ -39,20 +39,18 @@ def keyword_text(text: str) -> str:
     return _CLITIC.sub("", _NOT_SPEECH.sub(" ", text))
 
 
-def vectorizer(n_docs: int):
+WORD_PATTERN = r"(?u)\b[^\W\d_][^\W\d_]+\b"  # words of two or more letters
+
+
+def vectorizer():
     """Unigrams and bigrams without stop words and fillers.
 
     c-TF-IDF counts over one document per theme, so ``min_df`` must stay 1: a higher floor
-    would drop exactly the words found in one theme only, the ones that name it. (`n_docs`
-    is kept for the signature; the vocabulary is bounded by the number of themes anyway.)
+    would drop exactly the words found in one theme only, the ones that name it.
     """
     from sklearn.feature_extraction.text import CountVectorizer
 
-    del n_docs
     return CountVectorizer(stop_words=stop_words(), ngram_range=(1, 2), min_df=1, token_pattern=WORD_PATTERN)
-
-
-WORD_PATTERN = r"(?u)\b[^\W\d_][^\W\d_]+\b"  # words of two or more letters
 
 
 def stop_words() -> list[str]:
@@ -113,7 +111,7 @@ def theme_keywords(
         embedding_model=embedder,
         umap_model=BaseDimensionalityReduction(),
         hdbscan_model=BaseCluster(),
-        vectorizer_model=vectorizer(len(docs)),
+        vectorizer_model=vectorizer(),
         representation_model=representation,
         top_n_words=max(top_n, 10),
         calculate_probabilities=False,
