@@ -1,23 +1,15 @@
-"""De-identification benchmark: recall per type, span precision and throughput of this
-pipeline's detectors vs Presidio's analyzer (same spaCy model), on the demo study's gold
-identifiers and on Presidio's synthetic PII sentences.
-
-    .venv/bin/python bench/deid.py            # needs presidio-analyzer (pip install -e ".[bench]")
-
-Prints a table and writes bench/results/deid.json. Not a test: figures, not pass/fail.
-"""
+"""De-identification: recall per type, span precision and throughput of this pipeline's
+detectors vs Presidio's analyzer (same spaCy model), on the demo study's gold identifiers and on
+Presidio's synthetic PII sentences. Presidio comes with the `bench` extra
+(`pip install -e ".[bench]"`); without it its rows are skipped, saying so."""
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
-from pathlib import Path
 
-os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
+from bench.data import ROOT, SHARED
 from pipeline.config import DeidParams
 from pipeline.deid import deidentify_corpus
 from pipeline.deid.detect import load_detector, names_from_speakers
@@ -25,9 +17,8 @@ from pipeline.deid.evaluate import score
 from pipeline.deid.register import Register, read_register
 from pipeline.ingest import ingest_study
 
-REPO = Path(__file__).resolve().parents[1]
-DEMO = REPO / "data" / "demo"
-SYNTH = REPO.parent / "shared" / "datasets" / "presidio-synth" / "synth_dataset_v2.json"
+DEMO = ROOT / "data" / "demo"
+SYNTH = SHARED / "presidio-synth" / "synth_dataset_v2.json"
 SPACY = DeidParams().spacy_model
 
 # Gold labels -> the coarse types reported (so both datasets read alike).
@@ -104,7 +95,8 @@ def demo_case() -> tuple[list[str], list, dict, Register, list[str], list[tuple[
     speakers = turns.loc[turns["role"] == "participant", "speaker"].unique().tolist()
     print(
         f"demo: {len(gold)} gold identifiers in turn text, {speaker_label_gold} in speaker labels "
-        "(removed with the label, not scored)"
+        "(removed with the label, not scored)",
+        file=sys.stderr,
     )
     return texts, gold, lengths, read_register(DEMO / "register.yaml"), speakers, docs
 
@@ -128,7 +120,8 @@ def evaluate(name: str, texts, gold, lengths, docs, detections, seconds) -> dict
     return result
 
 
-def table(results: dict) -> str:
+def table(payload: dict) -> str:
+    results = payload["systems"]
     types = sorted({t for r in results.values() for t in r["per_type"]})
     lines = [
         "| data | system | " + " | ".join(types) + " | all | span precision | chars/s |",
@@ -142,38 +135,30 @@ def table(results: dict) -> str:
             + " | ".join(cells)
             + f" | {r['recall']:.3f} | {r['span_precision']:.3f} | {r['chars_per_second']:,.0f} |"
         )
+    lines += [f"\n{name}: skipped, {why}" for name, why in payload.get("skipped", {}).items()]
     return "\n".join(lines)
 
 
-def main() -> int:
-    results = {}
+def run() -> dict:
+    results: dict = {"systems": {}, "skipped": {}}
+    found = results["systems"]
     texts, gold, lengths, register, speakers, docs = demo_case()
     dets, secs = ours(texts, register=register, speakers=speakers)
-    results["demo/pipeline"] = evaluate("demo", texts, gold, lengths, docs, dets, secs)
+    found["demo/pipeline"] = evaluate("demo", texts, gold, lengths, docs, dets, secs)
     dets, secs = ours(texts, register=Register(), speakers=[])
-    results["demo/pipeline, no register"] = evaluate("demo", texts, gold, lengths, docs, dets, secs)
+    found["demo/pipeline, no register"] = evaluate("demo", texts, gold, lengths, docs, dets, secs)
     try:
         dets, secs = presidio(texts)
-        results["demo/presidio"] = evaluate("demo", texts, gold, lengths, docs, dets, secs)
+        found["demo/presidio"] = evaluate("demo", texts, gold, lengths, docs, dets, secs)
     except ImportError:
-        print("presidio-analyzer not installed: Presidio columns skipped", file=sys.stderr)
+        results["skipped"]["presidio"] = "presidio-analyzer not installed (the bench extra)"
     if SYNTH.exists():
         texts, gold, lengths, docs = synth_case()
         dets, secs = ours(texts, register=Register(), speakers=[])
-        results["presidio-synth/pipeline"] = evaluate("synth", texts, gold, lengths, docs, dets, secs)
-        try:
+        found["presidio-synth/pipeline"] = evaluate("synth", texts, gold, lengths, docs, dets, secs)
+        if "presidio" not in results["skipped"]:
             dets, secs = presidio(texts)
-            results["presidio-synth/presidio"] = evaluate("synth", texts, gold, lengths, docs, dets, secs)
-        except ImportError:
-            pass
+            found["presidio-synth/presidio"] = evaluate("synth", texts, gold, lengths, docs, dets, secs)
     else:
-        print(f"{SYNTH} not found: presidio-synth skipped", file=sys.stderr)
-    print(table(results))
-    out = REPO / "bench" / "results" / "deid.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        results["skipped"]["presidio-synth"] = f"{SYNTH} not found"
+    return results

@@ -1,225 +1,201 @@
-"""Benchmark theme discovery against human codes (prints figures; not a test).
+"""Theme discovery against human codes, every method side by side on the same embeddings.
 
-Same embeddings for every method:
-- ``pipeline``: pipeline.themes.discover_themes with the default params (params.yaml values);
-  on the demo, as in the pipeline stage, segments are clustered with their turn as context;
-  ``pipeline, guided=...`` is the same with the other choice of codebook guidance;
-- ``bertopic-defaults``: BERTopic() as shipped (UMAP 15/5 + HDBSCAN min_cluster_size 10), seeded;
-- ``kmeans-true-k``: k-means on the raw embeddings with k = the number of human codes.
-Figures: AMI and ARI vs the human codes (one code per unit: the code covering most of it),
-unassigned share, number of themes, seconds; on the demo study also the best-match F1 of each
-code (coder A, multi-label) and the pipeline's ARI between seeds.
+Methods:
+- `pipeline`: `pipeline.themes.discover_themes` with the defaults of params.yaml, as the
+  discover stage runs it (on the demo, segments with their turn as context);
+- `kmeans_true_k`: `KMeans(n_clusters=<number of human codes>, n_init=10, random_state=0)` on
+  the L2-normalised embeddings;
+- `bertopic_defaults`: `BERTopic()` as shipped, given the same embeddings.
 
-    .venv/bin/python bench/themes.py [--data demo serdif] [--seeds 5]
-
-Data: ``data/demo`` (coder A) and ``../shared/datasets/serdif-usability/tags.csv`` (Taguette
-tags; each distinct coded text once, with its first tag). Skipped with a reason if absent.
+Figures per method: AMI, ARI and NMI over every coded unit (unassigned, -1, counted as one
+cluster) against the unit's primary human code; the unassigned share; the number of themes;
+seconds for the whole fit in a fresh process (interpreter start, imports, model load, the
+encoding of every text without a cache, numba compilation and the fit); and stability, the
+mean ARI between fits on 5 random 90% subsamples, compared on the units they share.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
+import json
+import subprocess
 import sys
 import tempfile
 import time
-import warnings
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-SERDIF = ROOT.parent / "shared" / "datasets" / "serdif-usability" / "tags.csv"
+from bench import data
 
-from pipeline.config import load_params  # noqa: E402
-from pipeline.embed import embed_texts  # noqa: E402
+METHODS = ("pipeline", "kmeans_true_k", "bertopic_defaults")
+SUBSAMPLES = 5
+SUBSAMPLE_SHARE = 0.9
 
 
-def _embed(texts: list[str], params) -> np.ndarray:
+def embed(texts: list[str], params, *, cache: bool) -> np.ndarray:
+    """MiniLM embeddings as the embed stage makes them (cache off: every text encoded)."""
+    from pipeline.encoder import embed_texts
+
+    cache_dir = data.ROOT / "cache" / "embeddings" if cache else None
     return embed_texts(
-        texts,
-        model=params.embed.model,
-        batch_size=params.embed.batch_size,
-        cache_dir=ROOT / "cache/embeddings",
+        texts, model=params.embed.model, batch_size=params.embed.batch_size, cache_dir=cache_dir
     )
 
 
-def demo_data(params):
-    """Segments of the demo study (pipeline defaults), coder A's codes, codebook prototypes."""
-    from pipeline import deid, ingest, segment
-    from pipeline.agreement import human_segment_codes
-    from pipeline.io import read_table
-    from pipeline.schemas import SEGMENTS
-    from pipeline.study import load_codebook, load_codings, load_participants
+def _pipeline_inputs(units: data.Units, emb: np.ndarray, params):
+    """Turn context, as the discover stage gives it (segments of a turn: the demo only)."""
+    from pipeline.context import turn_texts
+    from pipeline.themes.stage import turn_context
 
-    study = ROOT / "data" / "demo"
-    with tempfile.TemporaryDirectory() as tmp:
-        t = Path(tmp)
-        ingest.run(
-            params, study=study, out=t / "turns.parquet", codings=t / "codings.parquet", metrics=t / "i.json"
-        )
-        deid.run(
-            params,
-            turns_path=t / "turns.parquet",
-            out=t / "deid.parquet",
-            metrics=t / "d.json",
-            key_store=t / "deid.key",
-            study=study,
-        )
-        segment.run(params, turns_path=t / "deid.parquet", out=t / "seg.parquet", metrics=t / "s.json")
-        segs = read_table(t / "seg.parquet", SEGMENTS)
-    codebook = load_codebook(study)
-    codings = load_codings(study, set(load_participants(study)["transcript_id"]), codebook)
-    gold = human_segment_codes(segs, codings, min_overlap=params.agreement.min_overlap)
-    gold = gold[gold["coder"] == "A"]
-    primary = gold.sort_values("overlap", ascending=False).drop_duplicates("id").set_index("id")["code"]
-    labels = segs["segment_id"].map(primary).fillna("").to_numpy()
-    multi = {c: set(g["id"]) for c, g in gold.groupby("code")}
-    from pipeline.themes.discover import codebook_prototypes
-
-    guided = params.themes.model_copy(update={"guided": True})
-
-    return (
-        segs["text"].tolist(),
-        labels,
-        (segs["segment_id"].to_numpy(), multi),
-        codebook_prototypes(codebook, params=params.model_copy(deep=True, update={"themes": guided})),
-        segs,
-    )
+    if units.segments is None:
+        return None, None
+    ctx = turn_context(units.segments, emb, options=params.themes)
+    return ctx, (None if ctx is None else turn_texts(units.segments))
 
 
-def serdif_data():
-    tags = pd.read_csv(SERDIF, dtype=str, keep_default_na=False)
-    tags = tags[tags["content"].str.strip() != ""].drop_duplicates("content")
-    return tags["content"].tolist(), tags["tag"].to_numpy(), None, None, None
+def fit(method: str, units: data.Units, emb: np.ndarray, params, *, full: bool = True) -> np.ndarray:
+    """Theme id per unit (-1: unassigned). `full`: the pipeline as the stage runs it (stability
+    runs, keywords, hierarchy); else only its partition (what subsample stability compares)."""
+    if method == "kmeans_true_k":
+        from sklearn.cluster import KMeans
+        from sklearn.preprocessing import normalize
 
+        k = len(set(units.primary) - {""})
+        return KMeans(n_clusters=k, n_init=10, random_state=0).fit_predict(normalize(emb))
+    if method == "bertopic_defaults":
+        from bertopic import BERTopic
 
-def best_match_f1(themes: np.ndarray, extra) -> dict[str, float]:
-    ids, multi = extra
-    out = {}
-    for code, members in multi.items():
-        y = np.isin(ids, list(members))
-        out[code] = max(
-            (
-                2 * (y & (themes == t)).sum() / (y.sum() + (themes == t).sum())
-                for t in set(themes.tolist()) - {-1}
-            ),
-            default=0.0,
-        )
-    return out
+        topics, _ = BERTopic().fit_transform(units.texts, embeddings=emb)
+        return np.asarray(topics)
+    if method != "pipeline":
+        raise ValueError(f"unknown method {method}")
+    ctx, ctx_texts = _pipeline_inputs(units, emb, params)
+    if full:
+        from pipeline.themes.discover import discover_themes
 
-
-def figures(themes: np.ndarray, labels: np.ndarray, seconds: float, extra) -> dict:
-    from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score
-
-    m = labels != ""
-    row = {
-        "AMI": adjusted_mutual_info_score(labels[m], themes[m]),
-        "ARI": adjusted_rand_score(labels[m], themes[m]),
-        "unassigned": float(np.mean(themes == -1)),
-        "themes": len(set(themes.tolist()) - {-1}),
-        "seconds": seconds,
-    }
-    if extra is not None:
-        f1 = best_match_f1(themes, extra)
-        row["min code F1"] = min(f1.values())
-        row["codes F1>=0.5"] = f"{sum(v >= 0.5 for v in f1.values())}/{len(f1)}"
-    return row
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data", nargs="+", default=["demo", "serdif"])
-    ap.add_argument("--seeds", type=int, default=5, help="pipeline fits for the stability figure")
-    ap.add_argument("--set", action="append", default=[], help="params override, section.key=value")
-    args = ap.parse_args()
-    warnings.filterwarnings("ignore")
-    params = load_params(ROOT / "params.yaml", args.set)
-    from bertopic import BERTopic
-    from hdbscan import HDBSCAN
-    from sklearn.cluster import KMeans
-    from umap import UMAP
-
-    from pipeline.coding import turn_texts
-    from pipeline.themes import discover_themes
-    from pipeline.themes.discover import turn_context
-
-    for name in args.data:
-        if name == "serdif" and not SERDIF.exists():
-            print(f"serdif: skipped, {SERDIF} not found")
-            continue
-        texts, labels, extra, protos, segs = demo_data(params) if name == "demo" else serdif_data()
-        emb = _embed(texts, params)
-        # As the pipeline stage does: segments with turn ids are clustered with turn context.
-        ctx = None if segs is None else turn_context(segs, emb, options=params.themes)
-        ctx_texts = None if ctx is None else turn_texts(segs)
-        n_codes = len(set(labels.tolist()) - {""})
-        print(
-            f"\n## {name}: {len(texts)} units, {int((labels != '').sum())} with a human code, {n_codes} codes"
-        )
-        rows = {}
-        opts = params.themes.model_copy(update={"stability_runs": args.seeds})
-        t = time.perf_counter()
-        found = discover_themes(
-            texts,
+        return discover_themes(
+            units.texts,
             emb,
-            options=opts,
+            options=params.themes,
             seed=params.seed,
-            prototypes=protos,
             embed_model=params.embed.model,
             context=ctx,
             context_texts=ctx_texts,
-        )
-        secs = (time.perf_counter() - t) / max(1, args.seeds)  # one fit's share (keywords included)
-        rows["pipeline"] = figures(found.topics, labels, secs, extra) | {
-            f"ARI {args.seeds} seeds": found.stability.get("ari_mean")
-        }
-        if protos is not None:
-            # The other choice of `themes.guided` (codebook guidance), for comparison.
-            other = not opts.guided
-            t = time.perf_counter()
-            plain = discover_themes(
-                texts,
-                emb,
-                options=opts.model_copy(update={"guided": other}),
-                seed=params.seed,
-                prototypes=protos,
-                embed_model=params.embed.model,
-                context=ctx,
-                context_texts=ctx_texts,
+        ).topics
+    from pipeline.themes.cluster import partition
+    from pipeline.themes.discover import clustering_space
+
+    space, n_units, min_k, _ = clustering_space(
+        units.texts,
+        emb,
+        options=params.themes,
+        seed=params.seed,
+        prototypes=None,
+        context=ctx,
+        context_texts=ctx_texts,
+    )
+    return partition(space, options=params.themes, seed=params.seed, min_k=min_k, units=n_units)[0]
+
+
+def _subset(units: data.Units, keep: np.ndarray) -> data.Units:
+    pick = lambda xs: None if xs is None else [xs[i] for i in keep]  # noqa: E731
+    segments = None if units.segments is None else units.segments.iloc[keep].reset_index(drop=True)
+    return data.Units(
+        name=units.name,
+        ids=pick(units.ids),
+        texts=pick(units.texts),
+        codes=pick(units.codes),
+        primary=pick(units.primary),
+        groups=pick(units.groups),
+        codebook=units.codebook,
+        segments=segments,
+    )
+
+
+def stability(method: str, units: data.Units, emb: np.ndarray, params) -> float:
+    """Mean ARI between fits on random 90% subsamples, over the units each pair shares."""
+    from sklearn.metrics import adjusted_rand_score
+
+    rng = np.random.default_rng(0)
+    n = len(units.ids)
+    fits = []
+    for _ in range(SUBSAMPLES):
+        keep = np.sort(rng.choice(n, size=int(SUBSAMPLE_SHARE * n), replace=False))
+        labels = np.full(n, -2)
+        labels[keep] = fit(method, _subset(units, keep), emb[keep], params, full=False)
+        fits.append(labels)
+    aris = []
+    for a, b in combinations(fits, 2):
+        shared = (a != -2) & (b != -2)
+        aris.append(adjusted_rand_score(a[shared], b[shared]))
+    return float(np.mean(aris))
+
+
+def scores(topics: np.ndarray, units: data.Units) -> dict:
+    """Agreement with the primary human codes over every coded unit (-1: one cluster)."""
+    from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score, normalized_mutual_info_score
+
+    coded = np.array([p != "" for p in units.primary])
+    gold, found = np.array(units.primary)[coded], np.asarray(topics)[coded]
+    return {
+        "ami": float(adjusted_mutual_info_score(gold, found)),
+        "ari": float(adjusted_rand_score(gold, found)),
+        "nmi": float(normalized_mutual_info_score(gold, found)),
+        "unassigned_share": float(np.mean(np.asarray(topics) == -1)),
+        "themes": len(set(np.asarray(topics).tolist()) - {-1}),
+    }
+
+
+def worker(name: str, method: str, out: Path, overrides: tuple[str, ...]) -> None:
+    """One timed fit in this (fresh) process: embed every text without a cache, fit, save."""
+    params = data.bench_params(overrides)
+    units = data.load(name, overrides)
+    emb = embed(units.texts, params, cache=False)
+    topics = fit(method, units, emb, params)
+    np.save(out / f"{method}.npy", topics)
+    np.save(out / "embeddings.npy", emb)
+
+
+def run(names: list[str], overrides: tuple[str, ...]) -> dict:
+    params = data.bench_params(overrides)
+    results: dict = {"datasets": {}, "skipped": {}}
+    for name in names:
+        why = data.available(name)
+        if why:
+            results["skipped"][name] = why
+            continue
+        units = data.load(name, overrides)  # the demo prepared once, before the timed processes
+        entry = {"units": len(units.ids), "codes": len(set(units.primary) - {""}), "methods": {}}
+        with tempfile.TemporaryDirectory() as tmp:
+            for method in METHODS:
+                start = time.perf_counter()
+                cmd = [sys.executable, "-m", "bench", "fit-themes", name, method, tmp]
+                subprocess.run([*cmd, *[a for o in overrides for a in ("--set", o)]], check=True)
+                seconds = time.perf_counter() - start
+                topics = np.load(Path(tmp) / f"{method}.npy")
+                emb = np.load(Path(tmp) / "embeddings.npy")
+                entry["methods"][method] = scores(topics, units) | {
+                    "seconds": round(seconds, 1),
+                    "stability_ari": stability(method, units, emb, params),
+                }
+                print(name, method, json.dumps(entry["methods"][method]), file=sys.stderr)
+        results["datasets"][name] = entry
+    return results
+
+
+def table(results: dict) -> str:
+    """The README table: one row per dataset and method."""
+    lines = [
+        "| data | units | codes | method | AMI | ARI | NMI | unassigned | themes | seconds | stability ARI |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, entry in results["datasets"].items():
+        for method, m in entry["methods"].items():
+            lines.append(
+                f"| {name} | {entry['units']} | {entry['codes']} | {method} | {m['ami']:.3f} "
+                f"| {m['ari']:.3f} | {m['nmi']:.3f} | {m['unassigned_share']:.1%} | {m['themes']} "
+                f"| {m['seconds']:.0f} | {m['stability_ari']:.2f} |"
             )
-            rows[f"pipeline, guided={other}"] = figures(
-                plain.topics, labels, (time.perf_counter() - t) / max(1, args.seeds), extra
-            ) | {f"ARI {args.seeds} seeds": plain.stability.get("ari_mean")}
-        t = time.perf_counter()
-        model = BERTopic(
-            umap_model=UMAP(
-                n_neighbors=15, n_components=5, min_dist=0.0, metric="cosine", random_state=params.seed
-            ),
-            hdbscan_model=HDBSCAN(min_cluster_size=10, metric="euclidean", prediction_data=True),
-        )
-        topics, _ = model.fit_transform(texts, embeddings=emb)
-        rows["bertopic-defaults"] = figures(np.asarray(topics), labels, time.perf_counter() - t, extra)
-        t = time.perf_counter()
-        km = KMeans(n_clusters=n_codes, random_state=params.seed, n_init=10).fit_predict(emb)
-        rows["kmeans-true-k"] = figures(km, labels, time.perf_counter() - t, extra)
-        table = pd.DataFrame(rows).T
-        print(table.to_markdown(floatfmt=".3f") if _has_tabulate() else table.round(3).to_string())
-        print(f"pipeline mode: {found.mode}")
-
-
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-if __name__ == "__main__":
-    main()
+    lines += [f"\n{name}: skipped, {why}" for name, why in results.get("skipped", {}).items()]
+    return "\n".join(lines)

@@ -22,6 +22,7 @@ import typer
 
 from pipeline.config import Params, load_params
 from pipeline.errors import UserError
+from pipeline.layout import Layout
 
 app = typer.Typer(
     help="NLP-assisted theme discovery for qualitative interview studies.",
@@ -30,6 +31,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 log = logging.getLogger("pipeline")
+_REPO = Layout(Path("."))  # the DVC project's layout: the report command's defaults
 
 ParamsOpt = Annotated[Path, typer.Option("--params", help="params.yaml to read (if it exists).")]
 SetOpt = Annotated[
@@ -272,7 +274,7 @@ def code(
     segments table with --embeddings, --codebook (the deidentify stage's codebook.json) and
     --codings (few-shot cross-fitted on them)."""
     from pipeline import coding
-    from pipeline.study import read_codings_table
+    from pipeline.codings import read_codings_table
 
     p = _params(params, set_)
     if in_.suffix == ".csv":
@@ -335,7 +337,7 @@ def agreement(
             raise UserError(
                 "give --gold and --pred, or --codebook, --codings, --segments, --themes and --codes"
             )
-        from pipeline.study import codings_import_report, read_codings_table
+        from pipeline.codings import codings_import_report, read_codings_table
 
         report = stage.run(
             _params(params, set_),
@@ -356,25 +358,23 @@ def agreement(
 @_command
 def report(
     out: OutOpt,
-    metrics_dir: Annotated[Path, typer.Option(help="Folder of the stages' metrics JSON.")] = Path("metrics"),
-    cards: Annotated[Path, typer.Option(help="Theme cards (JSON).")] = Path("outputs/themes.json"),
+    metrics_dir: Annotated[Path, typer.Option(help="Folder of the stages' metrics JSON.")] = _REPO.metrics,
+    cards: Annotated[Path, typer.Option(help="Theme cards (JSON).")] = _REPO.cards,
     study: Annotated[
         Path | None, typer.Option(help="Study folder (participants, theme_review.yaml).")
     ] = None,
-    assignments: Annotated[Path, typer.Option(help="Theme per segment.")] = Path("outputs/themes.parquet"),
-    segments: Annotated[Path, typer.Option(help="Segments table.")] = Path("outputs/segments.parquet"),
-    embeddings: Annotated[Path, typer.Option(help="Segment embeddings (.npy).")] = Path(
-        "outputs/embeddings.npy"
-    ),
-    codes: Annotated[Path, typer.Option(help="Machine codes table.")] = Path("outputs/codes.parquet"),
-    turns: Annotated[Path, typer.Option(help="Pseudonymised turns.")] = Path("outputs/turns_deid.parquet"),
-    codebook: Annotated[Path, typer.Option(help="The deidentify stage's scrubbed codebook (JSON).")] = Path(
-        "outputs/codebook.json"
-    ),
-    codings: Annotated[Path, typer.Option(help="Human codings written by ingest (offsets only).")] = Path(
-        "outputs/codings.parquet"
-    ),
-    exports: Annotated[Path, typer.Option(help="Folder for the REFI-QDA exports.")] = Path("exports"),
+    assignments: Annotated[Path, typer.Option(help="Theme per segment.")] = _REPO.assignments,
+    segments: Annotated[Path, typer.Option(help="Segments table.")] = _REPO.segments,
+    embeddings: Annotated[Path, typer.Option(help="Segment embeddings (.npy).")] = _REPO.embeddings,
+    codes: Annotated[Path, typer.Option(help="Machine codes table.")] = _REPO.codes,
+    turns: Annotated[Path, typer.Option(help="Pseudonymised turns.")] = _REPO.deid_turns,
+    codebook: Annotated[
+        Path, typer.Option(help="The deidentify stage's scrubbed codebook (JSON).")
+    ] = _REPO.codebook,
+    codings: Annotated[
+        Path, typer.Option(help="Human codings written by ingest (offsets only).")
+    ] = _REPO.codings,
+    exports: Annotated[Path, typer.Option(help="Folder for the REFI-QDA exports.")] = _REPO.exports,
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
     quiet: QuietOpt = False,
@@ -406,7 +406,8 @@ def report(
 def _codebook(path: Path):
     """A codebook file given on the command line; None when it is a codebook.json that says the
     study has none."""
-    from pipeline.study import read_codebook, read_codebook_json
+    from pipeline.codebook import read_codebook_json
+    from pipeline.formats.readers import read_codebook
 
     return read_codebook_json(path) if path.suffix.lower() == ".json" else read_codebook(path)
 

@@ -17,30 +17,16 @@ participant, group, turn, offsets into the pseudonymised turn and into the inges
 from __future__ import annotations
 
 import json
-import re
 from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
 
 from pipeline.config import Params, SegmentParams
-from pipeline.deid.pseudonymise import PLACEHOLDER as _PLACEHOLDER
-from pipeline.deid.pseudonymise import original_offset
 from pipeline.io import read_table, write_json, write_table
+from pipeline.offsets import PLACEHOLDER, original_offset
 from pipeline.schemas import DEID_TURNS, SEGMENTS
-
-_WORD = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)?|\d+")
-
-# Words that carry no content on their own in speech: backchannels, fillers, discourse
-# markers. A unit made only of these ("Yeah, right, okay.", "Mm-hm, I know.") is dropped.
-BACKCHANNELS = frozenset(
-    """
-    yeah yes yep yup ya no nope nah ok okay alright right sure mm mmm mhm hm hmm uh um er erm ah
-    oh ooh aha huh uhhuh hmhm mmhm mm-hm uh-huh well so and but like i know see yeah-yeah
-    absolutely definitely exactly totally true indeed fine good great lovely cool brilliant thanks
-    thank you cheers sorry pardon god gosh wow really course of mean you sort kind think guess
-    """.split()
-)
+from pipeline.speech import content_words, is_backchannel
 
 
 @lru_cache(maxsize=1)
@@ -57,7 +43,7 @@ def sentence_bounds(text: str) -> list[tuple[int, int]]:
 
     Placeholders are masked (same length) first, so a boundary never falls inside one.
     """
-    masked = _PLACEHOLDER.sub(lambda m: "X" * len(m.group()), text)
+    masked = PLACEHOLDER.sub(lambda m: "X" * len(m.group()), text)
     bounds = []
     for sent in _sentencizer()(masked).sents:
         start, end = sent.start_char, sent.end_char
@@ -68,17 +54,6 @@ def sentence_bounds(text: str) -> list[tuple[int, int]]:
         if end > start:
             bounds.append((start, end))
     return bounds
-
-
-def is_backchannel(text: str) -> bool:
-    """True when every word of `text` is a backchannel or filler (or it has no words)."""
-    words = [w.lower() for w in _WORD.findall(_PLACEHOLDER.sub(" ", text))]
-    return all(w.replace("\u2019", "'") in BACKCHANNELS or w.replace("-", "") in BACKCHANNELS for w in words)
-
-
-def content_words(text: str) -> int:
-    """Words that count towards `min_words`: placeholders count as one word each."""
-    return len(_WORD.findall(_PLACEHOLDER.sub(" x ", text)))
 
 
 def unit_bounds(text: str, *, unit: str, window: int) -> list[tuple[int, int]]:

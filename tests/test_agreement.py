@@ -3,14 +3,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from pipeline.agreement import (
-    binary_agreement,
-    compare_coders,
-    gwet_ac1,
-    human_segment_codes,
-    krippendorff_alpha,
-    partition_agreement,
-)
+from pipeline.agreement.metrics import binary_agreement, compare_coders, gwet_ac1, krippendorff_alpha
+from pipeline.agreement.themes_vs_codes import partition_agreement
+from pipeline.codings import human_segment_codes
 
 A = np.array([1, 1, 0, 0, 1, 0, 0, 0, 1, 0])
 B = np.array([1, 0, 0, 0, 1, 0, 1, 0, 1, 0])
@@ -89,15 +84,11 @@ def test_span_overlap_rule():
 
 # ---- any number of coders, intervals, flags, themes vs codes
 
-from pipeline.agreement import (  # noqa: E402
-    _kappa_from_counts,
-    agreement_report,
-    bootstrap_kappa,
-    flag,
-    harmonic_purity,
-    krippendorff_alpha_coders,
-    theme_code_mapping,
-)
+from pipeline.agreement.metrics import bootstrap_kappa, flag, krippendorff_alpha_coders  # noqa: E402
+from pipeline.agreement.stage import agreement_report  # noqa: E402
+from pipeline.agreement.themes_vs_codes import harmonic_purity  # noqa: E402
+from pipeline.comparison import theme_code_mapping  # noqa: E402
+from pipeline.kappa import binary_kappa, kappa_from_counts  # noqa: E402
 
 
 def test_alpha_for_three_coders_with_missing_data_matches_the_library_and_a_hand_case():
@@ -126,8 +117,20 @@ def test_vectorised_kappa_equals_scikit_learn():
     rng = np.random.default_rng(1)
     for _ in range(20):
         a, b = rng.integers(0, 2, 30), rng.integers(0, 2, 30)
-        k = _kappa_from_counts(30, a.sum(), b.sum(), (a * b).sum())
+        k = kappa_from_counts(30, a.sum(), b.sum(), (a * b).sum())
         assert k == pytest.approx(cohen_kappa_score(a, b))
+        assert binary_kappa(a, b) == pytest.approx(cohen_kappa_score(a, b))
+    # many resamples at once: one call, one kappa per row
+    a, b = rng.integers(0, 2, (50, 40)), rng.integers(0, 2, (50, 40))
+    many = kappa_from_counts(40, a.sum(axis=1), b.sum(axis=1), (a * b).sum(axis=1))
+    assert many == pytest.approx([cohen_kappa_score(x, y) for x, y in zip(a, b, strict=True)])
+
+
+def test_binary_kappa_is_undefined_with_one_category_or_no_units():
+    assert binary_kappa(np.array([]), np.array([])) is None
+    assert binary_kappa(np.zeros(5), np.zeros(5)) is None
+    assert np.isnan(kappa_from_counts(5, 5, 5, 5))
+    assert binary_kappa(np.array([1, 0, 1, 0]), np.array([1, 0, 1, 0])) == 1.0
 
 
 def test_bootstrap_resamples_transcripts():
@@ -222,7 +225,7 @@ def test_harmonic_purity_and_mappings():
 
 
 def test_spans_reaching_no_segment_are_counted():
-    from pipeline.agreement import spans_reaching_no_segment
+    from pipeline.codings import spans_reaching_no_segment
 
     segments = pd.DataFrame(
         {"segment_id": ["s1"], "transcript_id": ["T1"], "orig_start": [0], "orig_end": [100]}

@@ -4,20 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.coding import (
-    FewShotCoder,
-    calibrated_scores,
-    code_views,
-    coding_inputs,
-    cross_fit,
-    preceding_questions,
-    read_training,
-    with_turn_context,
-    zero_shot,
-)
+from pipeline.codebook import Code, Codebook, code_views
+from pipeline.coding.few_shot import FewShotCoder, coding_inputs, cross_fit
+from pipeline.coding.stage import read_training
+from pipeline.coding.zero_shot import calibrated_scores, zero_shot
 from pipeline.config import CodingParams
+from pipeline.context import preceding_questions, with_turn_context
 from pipeline.errors import UserError
-from pipeline.study import Code, Codebook
 
 BOOK = Codebook(
     (

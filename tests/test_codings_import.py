@@ -17,19 +17,14 @@ from typer.testing import CliRunner
 
 from pipeline import ingest
 from pipeline.__main__ import app
+from pipeline.codebook import Code, Codebook, read_codebook_json, write_codebook_json
+from pipeline.codings import read_codings_table
 from pipeline.config import load_params
 from pipeline.errors import UserError
+from pipeline.formats.readers import read_codebook
 from pipeline.io import read_json
 from pipeline.runner import Layout
 from pipeline.schemas import CODINGS
-from pipeline.study import (
-    Code,
-    Codebook,
-    read_codebook,
-    read_codebook_json,
-    read_codings_table,
-    write_codebook_json,
-)
 
 SETS = [a for s in FAST for a in ("--set", s)]
 
@@ -150,7 +145,7 @@ def test_codebook_json_round_trips_and_says_when_there_is_none(tmp_path):
 
 def qdpx_study(root: Path) -> Path:
     """The tiny study with its codebook and codings in a REFI project instead of YAML/CSV."""
-    from pipeline.refi import write_project_qdpx
+    from pipeline.formats.qdpx import write_project_qdpx
 
     study = make_study(root)
     book = read_codebook(study / "codebook.yaml")
@@ -255,7 +250,7 @@ def test_stage_commands_give_one_line_errors(tmp_path, study):
     ],
 )
 def test_malformed_codebook_json_is_a_one_line_error(tmp_path, content, message):
-    from pipeline.study import read_codebook_json
+    from pipeline.codebook import read_codebook_json
 
     path = tmp_path / "codebook.json"
     path.write_bytes(content)

@@ -12,7 +12,6 @@ REPO = Path(__file__).resolve().parents[1]
 def test_repo_params_are_valid():
     params = load_params(REPO / "params.yaml")
     assert params.study == "data/demo"
-    assert params.themes.min_cluster_size >= 2
 
 
 def test_defaults_without_a_file():

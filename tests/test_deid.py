@@ -10,11 +10,12 @@ from pipeline.deid import deidentify_corpus, find_leaks, reidentify, restore, ru
 from pipeline.deid.detect import load_detector, names_from_speakers
 from pipeline.deid.evaluate import score
 from pipeline.deid.keystore import ENV_VAR, load_key, read_store, write_store
-from pipeline.deid.pseudonymise import age_placeholder, original_offset, pseudonymise_corpus
+from pipeline.deid.pseudonymise import age_placeholder, pseudonymise_corpus
 from pipeline.deid.register import Register, read_allow, read_register
 from pipeline.deid.rules import nhs_checksum_ok, rule_spans
 from pipeline.deid.spans import Span, merge_overlaps
 from pipeline.errors import UserError
+from pipeline.offsets import original_offset
 
 
 @pytest.fixture(scope="module")
@@ -256,8 +257,8 @@ def test_scoring_counts_a_span_only_when_fully_covered():
 
 
 def test_codebook_examples_are_scrubbed_and_descriptions_kept(tmp_path):
+    from pipeline.codebook import Code, Codebook
     from pipeline.deid import scrub_codebook
-    from pipeline.study import Code, Codebook
 
     code = Code(
         "working_together",

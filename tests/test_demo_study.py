@@ -9,11 +9,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline.agreement import compare_coders, human_segment_codes
+from pipeline.agreement.metrics import compare_coders
+from pipeline.codings import human_segment_codes
 from pipeline.deid.register import read_register
 from pipeline.ingest import ingest_study
+from pipeline.ingest.codings import load_codings
 from pipeline.segment import sentence_bounds
-from pipeline.study import load_codebook, load_codings
+from pipeline.study import load_codebook
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
 LABELS = {

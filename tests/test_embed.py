@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pipeline.embed import embed_texts
+from pipeline.encoder import embed_texts
 from pipeline.errors import UserError
 
 
@@ -28,7 +28,7 @@ def test_unknown_model_is_a_user_error(tmp_path):
 
 
 def test_embeddings_must_belong_to_the_segments(tmp_path):
-    from pipeline.embed import read_embeddings
+    from pipeline.encoder import read_embeddings
     from pipeline.io import write_matrix
 
     path = tmp_path / "embeddings.npy"

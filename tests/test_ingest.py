@@ -1,8 +1,8 @@
 import pytest
 
 from pipeline.errors import UserError
+from pipeline.formats.transcripts import parse_turns, read_text
 from pipeline.ingest import ingest_study, transcript_turns
-from pipeline.ingest.text import parse_turns, read_text
 
 
 def test_turns_with_offsets_into_the_text():

@@ -13,7 +13,7 @@ from nbclient import NotebookClient
 from pipeline.config import load_params
 from pipeline.io import read_json
 from pipeline.report.experiments import experiment_runs, kappa_by_experiment, varying_params
-from pipeline.review import REVIEW_FILE, load_review
+from pipeline.report.review import REVIEW_FILE, load_review
 from pipeline.runner import run_all, run_report
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -115,3 +115,11 @@ def test_experiment_runs_from_dvc_exp_show():
         ["main", 0.2, 0.8, 0.35],
         ["exp-1", 0.4, 0.8, 0.5],
     ]
+
+
+def test_the_names_notebooks_used_before_still_import():
+    import pipeline.notebook as notebook
+    import pipeline.review as old
+
+    assert set(old.__all__) <= set(notebook.__all__)
+    assert all(getattr(old, name) is getattr(notebook, name) for name in old.__all__)

@@ -11,24 +11,26 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.deid.pseudonymise import original_offset
+from pipeline.codebook import Code, Codebook
 from pipeline.errors import UserError
-from pipeline.refi import (
-    MACHINE_CODER,
-    codebook_qdc,
+from pipeline.formats.qdpx import (
     human_codings_to_sources,
     project_qde,
-    pseudonymised_offset,
     pseudonymised_sources,
-    read_codebook_qdc,
     read_project_cases,
     read_project_qdpx,
     segment_codings,
-    theme_codebook,
-    write_codebook_qdc,
     write_project_qdpx,
 )
-from pipeline.study import Code, Codebook, read_codebook
+from pipeline.formats.readers import read_codebook
+from pipeline.formats.refi import (
+    MACHINE_CODER,
+    codebook_qdc,
+    read_codebook_qdc,
+    theme_codebook,
+    write_codebook_qdc,
+)
+from pipeline.offsets import original_offset, pseudonymised_offset
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMAS = REPO.parent / "shared" / "refi-qda"

@@ -21,9 +21,9 @@ from conftest import FAST
 
 from pipeline.config import load_params
 from pipeline.errors import UserError
+from pipeline.formats.refi import read_codebook_qdc
 from pipeline.io import read_json, read_table
-from pipeline.refi import read_codebook_qdc
-from pipeline.review import Review, SplitPart, apply_review, load_review, save_review
+from pipeline.report.review import Review, SplitPart, apply_review, load_review, save_review
 from pipeline.runner import Layout, run_all, run_report
 from pipeline.schemas import ASSIGNMENTS, SEGMENTS
 
@@ -480,7 +480,8 @@ def test_run_exports_validate_and_point_at_segments(request):
 
     from lxml import etree
 
-    from pipeline.refi import MACHINE_CODER, read_project_cases, read_project_qdpx
+    from pipeline.formats.qdpx import read_project_cases, read_project_qdpx
+    from pipeline.formats.refi import MACHINE_CODER
 
     named = os.environ.get("EXPORTS_DIR")
     lay = None if named else request.getfixturevalue("tiny_run")[1]
@@ -509,7 +510,8 @@ def test_run_exports_validate_and_point_at_segments(request):
 
 
 def test_theme_code_table_and_rows_by_hand():
-    from pipeline.report.compare import code_disagreements, primary_codes, theme_code_table, theme_rows
+    from pipeline.codings import primary_codes
+    from pipeline.report.compare import code_disagreements, theme_code_table, theme_rows
 
     assignments = pd.DataFrame({"segment_id": list("abcdef"), "theme_id": [0, 0, 0, 1, 1, -1]})
     gold = pd.DataFrame(

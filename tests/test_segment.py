@@ -63,7 +63,7 @@ def _turn(text, role="participant", turn_id=0):
 
 
 def test_backchannels_and_fillers_are_dropped_and_counted():
-    from pipeline.segment import is_backchannel
+    from pipeline.speech import is_backchannel
 
     assert is_backchannel("Yeah, right, okay.")
     assert is_backchannel("Mm-hm.") and is_backchannel("Uh-huh, yeah yeah.")

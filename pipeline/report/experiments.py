@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.comparison import human_ceiling_per_code
 from pipeline.errors import UserError
+from pipeline.layout import Layout
 
-AGREEMENT = "metrics/agreement.json"
+AGREEMENT = Layout(Path("")).metric("agreement").as_posix()  # as `dvc exp show` names it
 
 
 def load_experiments(repo: Path, *, timeout: float = 120) -> list[dict]:
@@ -40,11 +42,12 @@ def load_experiments(repo: Path, *, timeout: float = 120) -> list[dict]:
         raise UserError(f"{repo}: `dvc exp show --json` did not print JSON") from e
 
 
-def _flatten(d: dict, prefix: str = "") -> dict[str, object]:
+def flatten_params(d: dict, prefix: str = "") -> dict[str, object]:
+    """Nested params as one level of dotted keys ("themes.k_rule")."""
     out: dict[str, object] = {}
     for k, v in d.items():
         if isinstance(v, dict):
-            out |= _flatten(v, f"{prefix}{k}.")
+            out |= flatten_params(v, f"{prefix}{k}.")
         else:
             out[f"{prefix}{k}"] = v
     return out
@@ -66,7 +69,7 @@ def experiment_runs(exp_show: list[dict]) -> list[dict]:
                     "name": name,
                     "rev": rev,
                     "baseline": parent,
-                    "params": _flatten(params),
+                    "params": flatten_params(params),
                     "agreement": agreement,
                 }
             )
@@ -90,7 +93,7 @@ def kappa_by_experiment(runs: list[dict]) -> pd.DataFrame:
     shown = varying_params(runs)
     rows = []
     for r in runs:
-        human = next(iter(r["agreement"].get("human", {}).values()), {}).get("per_code", {})
+        human = human_ceiling_per_code(r["agreement"])
         for code, m in r["agreement"]["per_code"].items():
             rows.append(
                 {

@@ -68,7 +68,7 @@ class PipelineEmbedder:
 
         class _Embedder(BaseEmbedder):
             def embed(self, documents, verbose=False):  # noqa: ARG002 - BERTopic's signature
-                from pipeline.embed import embed_texts
+                from pipeline.encoder import embed_texts
 
                 return embed_texts(list(documents), model=model, batch_size=batch_size, cache_dir=None)
 

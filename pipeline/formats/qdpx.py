@@ -1,25 +1,13 @@
-"""REFI-QDA exchange (QDA-XML 1.0): codebooks (.qdc) and projects (.qdpx) that NVivo,
-ATLAS.ti, MAXQDA and QualCoder read, written from pseudonymised text only, and read back.
-
-- `.qdc`: one `CodeBook` XML document (namespace urn:QDA-XML:codebook:1.0).
-- `.qdpx`: a zip of `project.qde` (namespace urn:QDA-XML:project:1.0) and `sources/<guid>.txt`,
-  one UTF-8 plain-text file per transcript. Codings are `PlainTextSelection`s whose
-  `startPosition`/`endPosition` count characters (Unicode code points) into that text.
-
-GUIDs are uuid5 of the study name and a stable key (code id, transcript id, span), so the
-same run exported twice, or a re-run with the same results, yields the same GUIDs and a QDA
-package recognises the objects it has seen before.
-
-A code's description carries what our codebook holds beyond a name, in labelled paragraphs
-(`Include:`, `Exclude:`, `Examples:`, `Code id:`), so a codebook read back is the one written;
-a codebook from another package, without those labels, is read as name + definition with the
-name as id (as for codebook.csv).
+"""REFI-QDA projects (.qdpx): a zip of `project.qde` (namespace urn:QDA-XML:project:1.0) and
+`sources/<guid>.txt`, one UTF-8 plain-text file per transcript, written from pseudonymised text
+only, and read back. Codings are `PlainTextSelection`s whose `startPosition`/`endPosition`
+count characters (Unicode code points) into that text. GUIDs and code descriptions as in
+`pipeline.formats.refi`.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,199 +15,21 @@ from xml.etree import ElementTree as ET
 
 import pandas as pd
 
+from pipeline.codebook import Codebook
 from pipeline.errors import UserError
+from pipeline.formats.refi import (
+    MACHINE_CODER,
+    ORIGIN,
+    PROJECT_NS,
+    code_elements,
+    parse_xml,
+    read_codes,
+    stable_guid,
+    xml_bytes,
+)
 from pipeline.io import atomic_path
-from pipeline.study import Code, Codebook
-
-CODEBOOK_NS = "urn:QDA-XML:codebook:1.0"
-PROJECT_NS = "urn:QDA-XML:project:1.0"
-ORIGIN = "pipeline (NLP-assisted theme discovery)"
-MACHINE_CODER = "machine"
-THEMES_ROOT = "candidate_themes"
-CODING_COLUMNS = ["transcript_id", "coder", "code", "start", "end"]
-_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:pipeline:refi-qda")
-_LABELS = ("Include:", "Exclude:", "Examples:", "Code id:")
-
-
-def stable_guid(*parts: str) -> str:
-    """A GUID that depends only on `parts` (e.g. study name, kind, key)."""
-    return str(uuid.uuid5(_NAMESPACE, "\x1f".join(parts)))
-
-
-# ---------------------------------------------------------------------------------------
-# Codes and their descriptions
-
-
-def code_description(code: Code) -> str:
-    """The definition, then labelled paragraphs for the rest of the code."""
-    paras = [code.definition.strip()] if code.definition.strip() else []
-    if code.include.strip():
-        paras.append(f"Include: {code.include.strip()}")
-    if code.exclude.strip():
-        paras.append(f"Exclude: {code.exclude.strip()}")
-    if code.examples:
-        # one JSON string per line: quotes keep their own line breaks and quote marks intact
-        paras.append("Examples:\n" + "\n".join(json.dumps(e, ensure_ascii=False) for e in code.examples))
-    paras.append(f"Code id: {code.code_id}")
-    return "\n\n".join(paras)
-
-
-def _parse_description(text: str, *, name: str) -> dict:
-    fields: dict = {"definition": [], "include": "", "exclude": "", "examples": (), "code_id": None}
-    for para in text.split("\n\n"):
-        if para.startswith("Include: "):
-            fields["include"] = para[len("Include: ") :]
-        elif para.startswith("Exclude: "):
-            fields["exclude"] = para[len("Exclude: ") :]
-        elif para.startswith("Examples:\n"):
-            try:
-                fields["examples"] = tuple(json.loads(x) for x in para.split("\n")[1:] if x.strip())
-            except json.JSONDecodeError:
-                fields["definition"].append(para)  # someone else's text that happens to start so
-        elif para.startswith("Code id: ") and "\n" not in para:
-            fields["code_id"] = para[len("Code id: ") :].strip()
-        else:
-            fields["definition"].append(para)
-    fields["definition"] = "\n\n".join(fields["definition"]).strip()
-    fields["code_id"] = fields["code_id"] or name
-    return fields
-
-
-def theme_codebook(cards: dict) -> Codebook:
-    """Candidate themes as codes under one non-codable root: label, keywords, exemplar quotes
-    (pseudonymised) and where each quote comes from."""
-    codes = [
-        Code(
-            code_id=THEMES_ROOT,
-            name="Candidate themes (machine)",
-            definition="Themes found by clustering segment embeddings; a starting point for review.",
-        )
-    ]
-    for card in cards["themes"]:
-        where = "; ".join(
-            f"{q['transcript_id']} turn {q['turn_id']} ({q['group']})" for q in card.get("quotes", [])
-        )
-        definition = (
-            f"Candidate theme {card['theme_id']}: {card['size']} segments. "
-            f"Keywords: {', '.join(card.get('keywords', []))}."
-        )
-        if where:
-            definition += f" Exemplar quotes from: {where}."
-        codes.append(
-            Code(
-                code_id=f"theme_{card['theme_id']}",
-                name=card["label"],
-                definition=definition,
-                examples=tuple(q["text"] for q in card.get("quotes", [])),
-                parent=THEMES_ROOT,
-            )
-        )
-    return Codebook(tuple(codes))
-
-
-def _children(codebook: Codebook) -> dict[str | None, list[Code]]:
-    kids: dict[str | None, list[Code]] = {}
-    for c in codebook.codes:
-        kids.setdefault(c.parent, []).append(c)
-    return kids
-
-
-def _code_elements(parent: ET.Element, ns: str, codebook: Codebook, *, study: str) -> None:
-    kids = _children(codebook)
-
-    def add(node: ET.Element, code: Code) -> None:
-        el = ET.SubElement(
-            node,
-            f"{{{ns}}}Code",
-            guid=stable_guid(study, "code", code.code_id),
-            name=code.name,
-            # grouping codes (parents) are not applied directly
-            isCodable="false" if code.code_id in kids else "true",
-        )
-        ET.SubElement(el, f"{{{ns}}}Description").text = code_description(code)
-        for child in kids.get(code.code_id, []):
-            add(el, child)
-
-    codes = ET.SubElement(parent, f"{{{ns}}}Codes")
-    for root in kids.get(None, []):
-        add(codes, root)
-
-
-def _read_codes(codes_el: ET.Element, ns: str) -> tuple[Codebook, dict[str, str]]:
-    """Codes in document order (parents before children) and a guid -> code id map."""
-    out: list[Code] = []
-    guid_to_id: dict[str, str] = {}
-
-    def walk(el: ET.Element, parent: str | None) -> None:
-        name = el.get("name") or ""
-        desc_el = el.find(f"{{{ns}}}Description")
-        f = _parse_description(desc_el.text or "" if desc_el is not None else "", name=name)
-        guid_to_id[(el.get("guid") or "").strip("{}").lower()] = f["code_id"]
-        out.append(
-            Code(
-                code_id=f["code_id"],
-                name=name,
-                definition=f["definition"],
-                include=f["include"],
-                exclude=f["exclude"],
-                examples=f["examples"],
-                parent=parent,
-            )
-        )
-        for child in el.findall(f"{{{ns}}}Code"):
-            walk(child, f["code_id"])
-
-    for el in codes_el.findall(f"{{{ns}}}Code"):
-        walk(el, None)
-    ids = [c.code_id for c in out]
-    if len(set(ids)) != len(ids):
-        dup = next(i for i in ids if ids.count(i) > 1)
-        raise UserError(f"codebook: two codes share the id or name '{dup}'")
-    return Codebook(tuple(out)), guid_to_id
-
-
-def _xml_bytes(root: ET.Element, ns: str) -> bytes:
-    ET.register_namespace("", ns)
-    ET.indent(root)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
-
-
-def codebook_qdc(codebook: Codebook, *, study: str) -> bytes:
-    root = ET.Element(f"{{{CODEBOOK_NS}}}CodeBook", origin=ORIGIN)
-    _code_elements(root, CODEBOOK_NS, codebook, study=study)
-    return _xml_bytes(root, CODEBOOK_NS)
-
-
-def write_codebook_qdc(codebook: Codebook, path: Path, *, study: str) -> None:
-    """Write a REFI-QDA codebook (.qdc)."""
-    if not codebook.codes:
-        raise UserError(f"{path}: nothing to export (the codebook has no codes)")
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(codebook_qdc(codebook, study=study))
-
-
-def _parse_xml(data: bytes, where: str) -> ET.Element:
-    try:
-        return ET.fromstring(data)
-    except ET.ParseError as e:
-        raise UserError(f"{where}: not valid XML (line {e.position[0]})") from e
-
-
-def read_codebook_qdc(path: Path) -> Codebook:
-    """A REFI-QDA codebook (.qdc): codes with their hierarchy."""
-    if not path.exists():
-        raise UserError(f"{path}: codebook file not found")
-    root = _parse_xml(path.read_bytes(), str(path))
-    if root.tag != f"{{{CODEBOOK_NS}}}CodeBook":
-        raise UserError(f"{path}: expected a REFI-QDA CodeBook (namespace {CODEBOOK_NS})")
-    codes_el = root.find(f"{{{CODEBOOK_NS}}}Codes")
-    if codes_el is None:
-        raise UserError(f"{path}: the codebook has no Codes element")
-    try:
-        return _read_codes(codes_el, CODEBOOK_NS)[0]
-    except UserError as e:
-        raise UserError(f"{path}: {e}") from e
-
+from pipeline.offsets import pseudonymised_offset
+from pipeline.schemas import CODINGS
 
 # ---------------------------------------------------------------------------------------
 # Pseudonymised sources
@@ -257,21 +67,6 @@ def pseudonymised_sources(turns: pd.DataFrame) -> dict[str, Source]:
     return out
 
 
-def pseudonymised_offset(position: int, spans: list[dict], *, side: str = "start") -> int:
-    """Map an offset in an original turn text to the pseudonymised one (the inverse of
-    pipeline.deid.pseudonymise.original_offset). A position inside a replaced span maps to the
-    placeholder's start (side="start") or end (side="end")."""
-    shift = 0
-    for s in sorted(spans, key=lambda s: s["start"]):
-        if position <= s["start"]:
-            break
-        if position < s["end"]:
-            base = s["start"] + shift
-            return base if side == "start" else base + len(s["replacement"])
-        shift += len(s["replacement"]) - (s["end"] - s["start"])
-    return position + shift
-
-
 def human_codings_to_sources(
     codings: pd.DataFrame, turns: pd.DataFrame, sources: dict[str, Source]
 ) -> tuple[pd.DataFrame, int]:
@@ -301,7 +96,7 @@ def human_codings_to_sources(
             e_local, json.loads(last["spans"]), side="end"
         )
         rows.append((str(c.transcript_id), str(c.coder), str(c.code), start, end))
-    return pd.DataFrame(rows, columns=CODING_COLUMNS), unplaced
+    return pd.DataFrame(rows, columns=CODINGS.names), unplaced
 
 
 def segment_codings(
@@ -361,7 +156,7 @@ def project_qde(
         for name in coders:
             ET.SubElement(users, f"{p}User", guid=stable_guid(study, "user", name), name=name)
     if codebook.codes:
-        _code_elements(ET.SubElement(root, f"{p}CodeBook"), PROJECT_NS, codebook, study=study)
+        code_elements(ET.SubElement(root, f"{p}CodeBook"), PROJECT_NS, codebook, study=study)
     var_guid = stable_guid(study, "variable", "group")
     if participants is not None and len(participants):
         variables = ET.SubElement(root, f"{p}Variables")
@@ -401,7 +196,7 @@ def project_qde(
                     creatingUser=stable_guid(study, "user", coder),
                 )
                 ET.SubElement(coding, f"{p}CodeRef", targetGUID=stable_guid(study, "code", code))
-    return _xml_bytes(root, PROJECT_NS), files
+    return xml_bytes(root, PROJECT_NS), files
 
 
 def write_project_qdpx(
@@ -458,7 +253,7 @@ def _open_project(path: Path) -> tuple[zipfile.ZipFile, ET.Element]:
     qde = next((n for n in z.namelist() if n.lower().endswith(".qde")), None)
     if qde is None:
         raise UserError(f"{path}: no project.qde in the archive")
-    root = _parse_xml(z.read(qde), f"{path}:{qde}")
+    root = parse_xml(z.read(qde), f"{path}:{qde}")
     if root.tag != f"{{{PROJECT_NS}}}Project":
         raise UserError(f"{path}: expected a REFI-QDA Project (namespace {PROJECT_NS})")
     return z, root
@@ -475,7 +270,7 @@ def read_project_qdpx(path: Path) -> tuple[Codebook, pd.DataFrame, dict[str, str
             for u in root.iter(f"{p}User")
         }
         cb_el = root.find(f"{p}CodeBook/{p}Codes")
-        codebook, guid_to_id = (Codebook(), {}) if cb_el is None else _read_codes(cb_el, PROJECT_NS)
+        codebook, guid_to_id = (Codebook(), {}) if cb_el is None else read_codes(cb_el, PROJECT_NS)
         sources: dict[str, str] = {}
         rows = []
         for ts in root.iter(f"{p}TextSource"):
@@ -497,7 +292,7 @@ def read_project_qdpx(path: Path) -> tuple[Codebook, pd.DataFrame, dict[str, str
                         raise UserError(f"{path}: a coding in '{tid}' refers to an unknown code {target}")
                     user = (coding.get("creatingUser") or sel.get("creatingUser") or "").strip("{}").lower()
                     rows.append((tid, users.get(user, "unknown"), guid_to_id[target], start, end))
-    codings = pd.DataFrame(rows, columns=CODING_COLUMNS).astype({"start": "int64", "end": "int64"})
+    codings = pd.DataFrame(rows, columns=CODINGS.names).astype({"start": "int64", "end": "int64"})
     return codebook, codings, sources
 
 

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.codebook import Code, Codebook
 from pipeline.errors import UserError
 from pipeline.io import read_csv
-from pipeline.study import Code, Codebook
+from pipeline.schemas import CODINGS
 
 _TAG = re.compile(r"<[^>]*>")
 _BLOCK_END = re.compile(r"</p>|<br\s*/?>", re.IGNORECASE)
@@ -106,7 +107,7 @@ def read_taguette_db(
             bad_offsets += 1
             continue
         rows.append((names[doc_id], coder, tag, table[start], table[end]))
-    codings = pd.DataFrame(rows, columns=["transcript_id", "coder", "code", "start", "end"])
+    codings = pd.DataFrame(rows, columns=CODINGS.names)
     counts = {
         "rows_in": len(highlights),
         "used": len(rows),
@@ -166,7 +167,7 @@ def locate_quotes(codings: pd.DataFrame, texts: dict[str, str]) -> tuple[pd.Data
         rows.append((r.transcript_id, r.coder, r.code, span[0], span[1]))
         kept.append(idx)
     # the input's index is kept, so a caller can name the line of each quote it could not place
-    out = pd.DataFrame(rows, columns=["transcript_id", "coder", "code", "start", "end"], index=kept)
+    out = pd.DataFrame(rows, columns=CODINGS.names, index=kept)
     counts = {
         "rows_in": len(codings),
         "used": len(rows),

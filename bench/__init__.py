@@ -1,0 +1,1 @@
+"""Benchmarks (figures beside their baselines, not pass/fail): `python -m bench --help`."""

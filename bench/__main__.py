@@ -1,0 +1,64 @@
+"""`python -m bench {themes,coding,deid}`: run a benchmark on every dataset it knows (those
+missing under ../shared are skipped, saying why), write `bench/results/<kind>.json` and
+regenerate the README's table from it. `python -m bench readme` regenerates the tables only."""
+
+from __future__ import annotations
+
+import os
+
+# Offline, quiet, no telemetry: set once here, before any model library is imported.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")  # Presidio: no suffix-list download
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+from bench import coding, data, deid, results, themes
+
+TABLES = {"themes": themes.table, "coding": coding.table, "deid": deid.table}
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="kind", required=True)
+    for kind in ("themes", "coding"):
+        p = sub.add_parser(kind, help=f"{kind}: every method side by side on every dataset")
+        p.add_argument("--data", nargs="+", choices=data.NAMES, default=list(data.NAMES))
+        p.add_argument("--set", action="append", default=[], help="params override, section.key=value")
+        if kind == "coding":
+            p.add_argument("--seeds", type=int, default=3, help="training splits for few-shot")
+    sub.add_parser("deid", help="de-identification recall and speed, beside Presidio")
+    sub.add_parser("readme", help="regenerate the README's tables from bench/results")
+    worker = sub.add_parser("fit-themes", help=argparse.SUPPRESS)  # one timed fit, in a fresh process
+    worker.add_argument("name")
+    worker.add_argument("method")
+    worker.add_argument("out", type=Path)
+    worker.add_argument("--set", action="append", default=[])
+    args = ap.parse_args(argv)
+    warnings.filterwarnings("ignore")
+    if args.kind == "fit-themes":
+        themes.worker(args.name, args.method, args.out, tuple(args.set))
+        return 0
+    if args.kind == "themes":
+        record = themes.run(args.data, tuple(args.set))
+    elif args.kind == "coding":
+        record = coding.run(args.data, tuple(args.set), seeds=args.seeds)
+    elif args.kind == "deid":
+        record = deid.run()
+    if args.kind != "readme":
+        record = results.save(args.kind, record, command=argv)
+        print(TABLES[args.kind](record))
+    kinds = list(TABLES) if args.kind == "readme" else [args.kind]
+    for kind in kinds:
+        if (results.RESULTS / f"{kind}.json").exists() and not results.update_readme(kind, TABLES[kind]):
+            print(f"README.md has no <!-- bench:{kind} --> markers: table not placed", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

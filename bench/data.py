@@ -1,0 +1,203 @@
+"""The benchmark datasets, each as units of analysis with their human codes.
+
+- `demo`: the bundled study, prepared once the way `dvc repro` prepares it (ingest,
+  deidentify and segment stages into `cache/bench/demo`, laid out by `pipeline.layout`): the
+  pseudonymised segments, the reference coder's codes mapped onto them, the scrubbed codebook.
+  A smoke test only: its codes were written into its text.
+- `serdif`: ../shared/datasets/serdif-usability, think-aloud sessions coded in Taguette; each
+  distinct highlight is a unit, grouped by its session.
+- `banking77`: ../shared/datasets/banking77 test.csv, 3,080 real one-line customer queries in
+  77 categories (names only, no definitions).
+
+A unit's primary code is the code whose spans cover most of it (ties by codebook order).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.codebook import Code, Codebook, read_codebook_json
+from pipeline.codings import human_segment_codes, primary_codes, read_codings_table
+from pipeline.config import Params, load_params
+from pipeline.context import preceding_questions
+from pipeline.formats.taguette import read_taguette_db
+from pipeline.io import read_table
+from pipeline.layout import Layout
+from pipeline.schemas import DEID_TURNS, SEGMENTS
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "datasets"
+SOURCES = {
+    "demo": ROOT / "data" / "demo",
+    "serdif": SHARED / "serdif-usability" / "taguette.sqlite3",
+    "banking77": SHARED / "banking77" / "test.csv",
+}
+NAMES = tuple(SOURCES)
+
+
+@dataclass(frozen=True)
+class Units:
+    """Units of one dataset: ids, texts, the human codes of each (a set; empty: coded, none
+    applies), the primary code ("" when none), the group each belongs to (its transcript or
+    session; None when units stand alone) and the codebook."""
+
+    name: str
+    ids: list[str]
+    texts: list[str]
+    codes: list[frozenset[str]]
+    primary: list[str]
+    groups: list[str] | None
+    codebook: Codebook
+    segments: pd.DataFrame | None = None  # demo: the segments table (turn context, as the stages use)
+    questions: list[str] | None = None  # demo: the interviewer question each segment answers
+    other_coders: dict[str, list[frozenset[str]]] | None = None  # demo: coder B on the same units
+
+    @property
+    def single_label(self) -> bool:
+        """At most 10% of coded units carry two or more codes (as the few-shot coder decides)."""
+        coded = [c for c in self.codes if c]
+        return sum(len(c) > 1 for c in coded) <= 0.1 * len(coded)
+
+    @property
+    def leaf_ids(self) -> list[str]:
+        return [c.code_id for c in self.codebook.leaves]
+
+
+def available(name: str) -> str | None:
+    """None when the dataset can be read, else why not (a benchmark skips it, saying so)."""
+    return None if SOURCES[name].exists() else f"{SOURCES[name]} not found"
+
+
+def bench_params(overrides: list[str] | tuple[str, ...] = ()) -> Params:
+    """The repository's params.yaml (the pipeline's defaults) with `section.key=value` overrides."""
+    return load_params(ROOT / "params.yaml", list(overrides))
+
+
+@lru_cache(maxsize=4)
+def load(name: str, overrides: tuple[str, ...] = ()) -> Units:
+    if name == "demo":
+        return _demo(bench_params(overrides))
+    if name == "serdif":
+        return _serdif()
+    if name == "banking77":
+        return _banking77()
+    raise ValueError(f"unknown dataset {name}; known: {', '.join(NAMES)}")
+
+
+def _primary(codes: list[frozenset[str]], order: list[str]) -> list[str]:
+    rank = {c: i for i, c in enumerate(order)}
+    return [min(c, key=lambda x: rank.get(x, len(rank))) if c else "" for c in codes]
+
+
+def prepare_demo(params: Params) -> Layout:
+    """The demo study's ingest, deidentify and segment stages, run once into cache/bench/demo
+    exactly as `dvc repro` runs them (again only when the segments are missing)."""
+    from pipeline import deid, ingest, segment
+
+    lay = Layout(ROOT / "cache" / "bench" / "demo")
+    if not lay.segments.exists():
+        study = SOURCES["demo"]
+        ingest.run(params, study=study, out=lay.turns, codings=lay.codings, metrics=lay.metric("ingest"))
+        deid.run(
+            params,
+            turns_path=lay.turns,
+            out=lay.deid_turns,
+            metrics=lay.metric("deid"),
+            key_store=lay.key_store,
+            study=study,
+        )
+        deid.write_scrubbed_codebook(study, lay.codebook, deid_params=params.deid)
+        segment.run(params, turns_path=lay.deid_turns, out=lay.segments, metrics=lay.metric("segment"))
+    return lay
+
+
+def _demo(params: Params) -> Units:
+    lay = prepare_demo(params)
+    segs = read_table(lay.segments, SEGMENTS)
+    codebook = read_codebook_json(lay.codebook)
+    gold = human_segment_codes(
+        segs, read_codings_table(lay.codings), min_overlap=params.agreement.min_overlap
+    )
+    coders = sorted(gold["coder"].unique())
+    ids = segs["segment_id"].tolist()
+
+    def codes_of(coder: str) -> list[frozenset[str]]:
+        mine = gold[gold["coder"] == coder].groupby("id")["code"].agg(frozenset)
+        return [mine.get(i, frozenset()) for i in ids]
+
+    primary = primary_codes(gold[gold["coder"] == coders[0]]).set_index("id")["code"]
+    return Units(
+        name="demo",
+        ids=ids,
+        texts=segs["text"].tolist(),
+        codes=codes_of(coders[0]),
+        primary=[primary.get(i, "") for i in ids],
+        groups=segs["transcript_id"].tolist(),
+        codebook=codebook,
+        segments=segs,
+        questions=preceding_questions(segs, read_table(lay.deid_turns, DEID_TURNS)),
+        other_coders={c: codes_of(c) for c in coders[1:]},
+    )
+
+
+def _serdif() -> Units:
+    book, codings, texts, _ = read_taguette_db(SOURCES["serdif"])
+    codings = codings.assign(
+        uid=lambda d: d["transcript_id"] + ":" + d["start"].astype(str) + "-" + d["end"].astype(str)
+    )
+    units = codings.drop_duplicates("uid").reset_index(drop=True)
+    by_unit = codings.groupby("uid")["code"].agg(frozenset)
+    codes = [by_unit[u] for u in units["uid"]]
+    return Units(
+        name="serdif",
+        ids=units["uid"].tolist(),
+        texts=[
+            texts[t][s:e]
+            for t, s, e in zip(units["transcript_id"], units["start"], units["end"], strict=True)
+        ],
+        codes=codes,
+        primary=_primary(codes, [c.code_id for c in book.codes]),
+        groups=units["transcript_id"].tolist(),
+        codebook=book,
+    )
+
+
+def _banking77() -> Units:
+    df = pd.read_csv(SOURCES["banking77"], dtype=str, keep_default_na=False)
+    names = json.loads((SOURCES["banking77"].parent / "categories.json").read_text())
+    book = Codebook(tuple(Code(code_id=n, name=n.replace("_", " ")) for n in names))
+    codes = [frozenset([c]) for c in df["category"]]
+    return Units(
+        name="banking77",
+        ids=[f"q{i}" for i in range(len(df))],
+        texts=df["text"].tolist(),
+        codes=codes,
+        primary=df["category"].tolist(),
+        groups=None,
+        codebook=book,
+    )
+
+
+def train_split(units: Units, *, share: float, seed: int) -> np.ndarray:
+    """Boolean mask of training units: `share` of them, by whole groups (transcripts) where the
+    units have groups, drawn at random until they hold that share; else units at random."""
+    rng = np.random.default_rng(seed)
+    n = len(units.ids)
+    if units.groups is None:
+        mask = np.zeros(n, dtype=bool)
+        mask[rng.permutation(n)[: int(round(share * n))]] = True
+        return mask
+    counts = pd.Series(units.groups).value_counts()
+    chosen, held = [], 0
+    for g in rng.permutation(sorted(counts.index)):
+        if held >= share * n:
+            break
+        chosen.append(g)
+        held += counts[g]
+    return np.isin(np.array(units.groups), chosen)

@@ -1,0 +1,227 @@
+"""Agreement figures between two coders (or a coder and the machine) over the same units.
+
+Per code, two coders' binary decisions are compared with Cohen's kappa, Krippendorff's alpha
+(nominal), Gwet's AC1, percent agreement and, taking the first as reference,
+precision/recall/F1/support. Undefined figures are reported as null with the reason, never as
+a crash or a made-up number.
+
+Beyond pairs:
+- `humans_alpha`: Krippendorff's alpha per code over ALL human coders at once, with missing
+  data (a coder who did not code a transcript has no value for its units, not a "no").
+- 95% intervals by bootstrap, resampling whole transcripts (segments of one interview are
+  not independent), for per-code and macro kappa.
+- flags: kappa >= 0.8 "reliable", >= 0.6 "tentative", else "unreliable"; alpha >= 0.8
+  "reliable", >= 0.667 "tentative", else "unreliable" (Krippendorff's and the usual
+  kappa conventions); null figures get flag null.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from pipeline.kappa import binary_kappa, cohen_kappa, kappa_from_counts
+
+KAPPA_CUTS = (0.6, 0.8)
+
+
+ALPHA_CUTS = (0.667, 0.8)
+
+
+def _nan_to_none(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def krippendorff_alpha(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Nominal alpha for two coders with no missing values."""
+    return krippendorff_alpha_coders(np.vstack([a, b]).astype(float))
+
+
+def krippendorff_alpha_coders(data: np.ndarray) -> float | None:
+    """Nominal alpha for any number of coders: rows = coders, columns = units, NaN = missing.
+
+    Undefined (None) when fewer than two values are pairable or only one category occurs.
+    """
+    import krippendorff
+
+    data = np.asarray(data, dtype=float)
+    if data.ndim != 2 or data.shape[0] < 2:
+        return None
+    pairable = (~np.isnan(data)).sum(axis=0) >= 2
+    values = data[:, pairable]
+    values = values[~np.isnan(values)]
+    if values.size < 2 or len(np.unique(values)) < 2:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _nan_to_none(krippendorff.alpha(reliability_data=data, level_of_measurement="nominal"))
+
+
+def gwet_ac1(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Gwet's AC1 for two raters and binary decisions."""
+    if len(a) == 0:
+        return None
+    pa = float(np.mean(a == b))
+    pi = (float(np.mean(a)) + float(np.mean(b))) / 2
+    pe = 2 * pi * (1 - pi)
+    return None if pe >= 1 else (pa - pe) / (1 - pe)
+
+
+def flag(value: float | None, cuts: tuple[float, float]) -> str | None:
+    if value is None:
+        return None
+    return "reliable" if value >= cuts[1] else "tentative" if value >= cuts[0] else "unreliable"
+
+
+def binary_agreement(reference: np.ndarray, other: np.ndarray) -> dict[str, float | int | str | None]:
+    """Agreement figures for one code; `reference` is treated as the gold standard."""
+    reference, other = reference.astype(int), other.astype(int)
+    tp = int(np.sum((reference == 1) & (other == 1)))
+    fp = int(np.sum((reference == 0) & (other == 1)))
+    fn = int(np.sum((reference == 1) & (other == 0)))
+    precision = tp / (tp + fp) if tp + fp else None
+    recall = tp / (tp + fn) if tp + fn else None
+    f1 = (
+        2 * precision * recall / (precision + recall)
+        if precision is not None and recall is not None and precision + recall > 0
+        else (0.0 if precision is not None and recall is not None else None)
+    )
+    kappa, alpha = binary_kappa(reference, other), krippendorff_alpha(reference, other)
+    out: dict[str, float | int | str | None] = {
+        "cohen_kappa": kappa,
+        "krippendorff_alpha": alpha,
+        "gwet_ac1": gwet_ac1(reference, other),
+        "percent_agreement": float(np.mean(reference == other)) if len(reference) else None,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "support": int(reference.sum()),
+        "predicted": int(other.sum()),
+        "kappa_flag": flag(kappa, KAPPA_CUTS),
+        "alpha_flag": flag(alpha, ALPHA_CUTS),
+    }
+    if kappa is None:
+        out["undefined_reason"] = (
+            "no units" if len(reference) == 0 else "only one category occurs: chance agreement is 1"
+        )
+    return out
+
+
+def indicator_matrix(long: pd.DataFrame, ids: list[str], codes: list[str]) -> np.ndarray:
+    """units x codes 0/1 matrix from a long table (id, code)."""
+    pos = {i: k for k, i in enumerate(ids)}
+    col = {c: k for k, c in enumerate(codes)}
+    m = np.zeros((len(ids), len(codes)), dtype=int)
+    for i, c in zip(long["id"], long["code"], strict=True):
+        if i in pos and c in col:
+            m[pos[i], col[c]] = 1
+    return m
+
+
+_MACRO_KEYS = (
+    "cohen_kappa",
+    "krippendorff_alpha",
+    "gwet_ac1",
+    "percent_agreement",
+    "precision",
+    "recall",
+    "f1",
+)
+
+
+def compare_coders(reference: pd.DataFrame, other: pd.DataFrame, *, ids: list[str], codes: list[str]) -> dict:
+    """Per-code and macro agreement between two long tables (id, code[, score]) over `ids`."""
+    ref_m, oth_m = indicator_matrix(reference, ids, codes), indicator_matrix(other, ids, codes)
+    per_code = {c: binary_agreement(ref_m[:, k], oth_m[:, k]) for k, c in enumerate(codes)}
+    overall: dict[str, float | int | str | None] = {}
+    for key in _MACRO_KEYS:
+        values = [m[key] for m in per_code.values() if m[key] is not None]
+        overall[f"macro_{key}"] = float(np.mean(values)) if values else None
+    overall["units"] = len(ids)
+    overall["macro_kappa_flag"] = flag(overall["macro_cohen_kappa"], KAPPA_CUTS)  # type: ignore[arg-type]
+    overall["macro_alpha_flag"] = flag(overall["macro_krippendorff_alpha"], ALPHA_CUTS)  # type: ignore[arg-type]
+    ref_single = _single_labels(reference, ids)
+    if ref_single is not None:
+        oth_single, basis = _single_labels(other, ids), "one code per unit in both"
+        if oth_single is None and "score" in other.columns:
+            oth_single, basis = _top_labels(other, ids), "reference single-label; other's top-scoring code"
+        if oth_single is not None:
+            overall["nominal_kappa"] = cohen_kappa(np.array(ref_single), np.array(oth_single))
+            overall["nominal_kappa_basis"] = basis
+    return {"overall": overall, "per_code": per_code}
+
+
+def _single_labels(long: pd.DataFrame, ids: list[str]) -> list[str] | None:
+    """One code per id (or none) if the data are single-label, else None."""
+    counts = long.groupby("id")["code"].nunique()
+    if (counts > 1).any():
+        return None
+    first = dict(zip(long["id"], long["code"], strict=False))
+    return [first.get(i, "") for i in ids]
+
+
+def _top_labels(long: pd.DataFrame, ids: list[str]) -> list[str]:
+    top = long.sort_values("score", ascending=False, kind="stable").drop_duplicates("id")
+    first = dict(zip(top["id"], top["code"], strict=True))
+    return [first.get(i, "") for i in ids]
+
+
+def bootstrap_kappa(
+    ref_m: np.ndarray, oth_m: np.ndarray, groups: np.ndarray, *, n_boot: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """95% percentile intervals of per-code kappa and of macro kappa, resampling groups
+    (transcripts) with replacement. Returns (per-code [codes x 2], macro [2]); NaN when undefined."""
+    uniq, inv = np.unique(groups, return_inverse=True)
+    g = len(uniq)
+    codes = ref_m.shape[1]
+    if n_boot == 0 or g < 2:
+        return np.full((codes, 2), np.nan), np.full(2, np.nan)
+    onehot = np.zeros((g, len(groups)))
+    onehot[inv, np.arange(len(groups))] = 1
+    per_n = onehot.sum(axis=1)  # units per group
+    per_a, per_b, per_ab = onehot @ ref_m, onehot @ oth_m, onehot @ (ref_m * oth_m)
+    rng = np.random.default_rng(seed)
+    w = rng.multinomial(g, np.full(g, 1 / g), size=n_boot)  # resample weights per group
+    n = (w @ per_n)[:, None]
+    k = kappa_from_counts(n, w @ per_a, w @ per_b, w @ per_ab)  # n_boot x codes
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        per_code = np.nanpercentile(k, [2.5, 97.5], axis=0).T
+        macro = np.nanpercentile(np.nanmean(k, axis=1), [2.5, 97.5])
+    return per_code, macro
+
+
+def add_intervals(result: dict, ref_m, oth_m, groups, *, n_boot: int, seed: int, codes: list[str]) -> None:
+    per_code, macro = bootstrap_kappa(ref_m, oth_m, groups, n_boot=n_boot, seed=seed)
+    for k, c in enumerate(codes):
+        result["per_code"][c]["cohen_kappa_ci95"] = [
+            _nan_to_none(per_code[k, 0]),
+            _nan_to_none(per_code[k, 1]),
+        ]
+    result["overall"]["macro_cohen_kappa_ci95"] = [_nan_to_none(macro[0]), _nan_to_none(macro[1])]
+
+
+def humans_alpha(
+    gold: pd.DataFrame, *, ids: list[str], codes: list[str], coverage: dict[str, set[str]] | None
+) -> dict:
+    """Per code, Krippendorff's alpha over all human coders; a coder's value is missing
+    for units outside `coverage[coder]` (the units of the transcripts they coded)."""
+    coders = sorted(gold["coder"].unique())
+    mats = {c: indicator_matrix(gold[gold["coder"] == c], ids, codes).astype(float) for c in coders}
+    if coverage is not None:
+        for c in coders:
+            missing = np.array([i not in coverage.get(c, set()) for i in ids])
+            mats[c][missing, :] = np.nan
+    per_code = {}
+    for k, code in enumerate(codes):
+        alpha = krippendorff_alpha_coders(np.vstack([mats[c][:, k] for c in coders]))
+        per_code[code] = {"krippendorff_alpha": alpha, "alpha_flag": flag(alpha, ALPHA_CUTS)}
+    values = [m["krippendorff_alpha"] for m in per_code.values() if m["krippendorff_alpha"] is not None]
+    return {
+        "coders": coders,
+        "macro_krippendorff_alpha": float(np.mean(values)) if values else None,
+        "per_code": per_code,
+    }

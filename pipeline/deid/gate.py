@@ -1,0 +1,87 @@
+"""The leak gate: after replacement, every detector runs again over what is left outside the
+placeholders; what it finds is replaced too, for up to `deid.gate_rounds` rounds, and whatever
+still remains stops the stage with the locations (never the text) to review."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from pipeline.config import DeidParams
+from pipeline.deid.detect import Detector
+from pipeline.deid.pseudonymise import Pseudonymised, pseudonymise_corpus
+from pipeline.deid.register import Register
+from pipeline.deid.spans import Span, merge_overlaps, subtract
+from pipeline.errors import UserError
+from pipeline.offsets import original_offset, replacement_bounds
+
+_ALNUM = re.compile(r"\w{2,}")
+
+
+@dataclass(frozen=True)
+class Leak:
+    index: int  # which text
+    offset: int  # in the pseudonymised text
+    label: str
+
+
+def find_leaks(
+    result: Pseudonymised, detector: Detector, *, only: list[int] | None = None
+) -> list[tuple[Leak, Span]]:
+    """Re-run every detector over the output (or the texts `only` lists); report what lies
+    outside the placeholders: the leak (output location) and the span to add, in ORIGINAL
+    offsets."""
+    indices = list(range(len(result.texts))) if only is None else only
+    masked = [_mask(result.texts[i], replacement_bounds(result.spans[i])) for i in indices]
+    found = detector.detect_many(masked)
+    leaks = []
+    for i, text, spans in zip(indices, masked, found, strict=True):
+        records = result.spans[i]
+        placeholders = replacement_bounds(records)
+        for span in spans:
+            for start, end in subtract(span.start, span.end, placeholders):
+                if _ALNUM.search(text[start:end]):
+                    orig = Span(
+                        original_offset(start, records),
+                        original_offset(end, records, side="end"),
+                        span.label,
+                        "leak_gate",
+                        span.score,
+                    )
+                    leaks.append((Leak(i, start, span.label), orig))
+    return leaks
+
+
+def _mask(text: str, bounds: list[tuple[int, int]]) -> str:
+    """Blank out placeholders (same length), so detectors see only what was left."""
+    chars = list(text)
+    for start, end in bounds:
+        chars[start:end] = " " * (end - start)
+    return "".join(chars)
+
+
+def deidentify_corpus(
+    texts: list[str], *, detector: Detector, register: Register, options: DeidParams, progress: bool = False
+) -> tuple[Pseudonymised, list[Leak], int]:
+    """Detect, pseudonymise, and gate: what the gate finds is replaced too, for up to
+    `options.gate_rounds` rounds. Returns the result, leaks still present, rounds used."""
+    spans = detector.detect_many(texts, progress=progress)
+    rounds, check = 0, None  # the first check covers every text, later ones what changed
+    while True:
+        result = pseudonymise_corpus(texts, spans, register=register, age_policy=options.age_policy)
+        leaks = find_leaks(result, detector, only=check)
+        if not leaks or rounds >= options.gate_rounds:
+            return result, [leak for leak, _ in leaks], rounds
+        rounds += 1
+        for leak, orig in leaks:
+            spans[leak.index] = merge_overlaps([*spans[leak.index], orig], texts[leak.index])
+        check = sorted({leak.index for leak, _ in leaks})
+
+
+def gate_error(leaks: list[Leak], where: list[str]) -> UserError:
+    shown = "; ".join(f"{where[leak.index]} offset {leak.offset} ({leak.label})" for leak in leaks[:5])
+    more = f" and {len(leaks) - 5} more" if len(leaks) > 5 else ""
+    return UserError(
+        f"leak gate: {len(leaks)} possible identifier(s) remain after replacement: {shown}{more}; "
+        "review them and add public, non-identifying terms to allow.yaml"
+    )

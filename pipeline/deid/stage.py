@@ -1,0 +1,200 @@
+"""Deidentify stage: detect identifiers, replace them with consistent role-typed pseudonyms,
+check the result with the leak gate, and keep the key apart (encrypted, under private/);
+also the CLI's JSONL contract and, for key holders, re-identification."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.config import Params
+from pipeline.deid.detect import study_detector
+from pipeline.deid.gate import deidentify_corpus, gate_error
+from pipeline.deid.keystore import load_key, read_store, write_store
+from pipeline.deid.pseudonymise import Pseudonymised
+from pipeline.errors import UserError
+from pipeline.io import read_table, write_csv, write_json, write_table, write_text
+from pipeline.offsets import replacement_bounds
+from pipeline.schemas import DEID_TURNS, TURNS
+
+
+def _key_payload(result: Pseudonymised, texts: list[str], keys: list[str]) -> dict:
+    records, review = {}, []
+    for key, text, spans in zip(keys, texts, result.spans, strict=True):
+        originals = [text[s["start"] : s["end"]] for s in spans]
+        records[key] = originals
+        review += [{"where": key, **s, "original": o} for s, o in zip(spans, originals, strict=True)]
+    entities = [
+        {"placeholder": e.placeholder, "label": e.label, "role": e.role, "surfaces": sorted(e.surfaces)}
+        for e in result.entities
+    ]
+    return {
+        "version": 1,
+        "records": records,
+        "entities": entities,
+        "review": review,
+        "ambiguous": result.ambiguous,
+    }
+
+
+def _metrics(result: Pseudonymised, groups: list[str], rounds: int) -> dict:
+    per_group: dict[str, Counter[str]] = {}
+    for group, spans in zip(groups, result.spans, strict=True):
+        per_group.setdefault(group, Counter()).update(s["label"] for s in spans)
+    totals: Counter[str] = Counter()
+    for counts in per_group.values():
+        totals.update(counts)
+    prefixes = Counter(e.placeholder.strip("[]").rsplit("_", 1)[0] for e in result.entities)
+    return {
+        "replacements": int(sum(totals.values())),
+        "by_type": dict(sorted(totals.items())),
+        "entities": dict(sorted(prefixes.items())),
+        "by_detector": dict(sorted(Counter(s["detector"] for spans in result.spans for s in spans).items())),
+        "ambiguous_groupings": len(result.ambiguous),
+        "gate_rounds": rounds,
+        "per_transcript": {g: dict(sorted(c.items())) for g, c in sorted(per_group.items())},
+    }
+
+
+def run(
+    params: Params,
+    *,
+    turns_path: Path,
+    out: Path,
+    metrics: Path,
+    key_store: Path,
+    study: Path | None = None,
+    register: Path | None = None,
+    allow: Path | None = None,
+    progress: bool = False,
+) -> dict:
+    turns = read_table(turns_path, TURNS)
+    speakers = turns.loc[turns["role"] == "participant", "speaker"].unique().tolist()
+    detector, reg = study_detector(
+        params.deid, study=study, register=register, allow=allow, speakers=speakers
+    )
+    texts = turns["text"].tolist()
+    keys = [f"{t}:{n}" for t, n in zip(turns["transcript_id"], turns["turn_id"], strict=True)]
+    result, leaks, rounds = deidentify_corpus(
+        texts, detector=detector, register=reg, options=params.deid, progress=progress
+    )
+    if leaks:
+        raise gate_error(
+            leaks, [f"{t} turn {n}" for t, n in zip(turns["transcript_id"], turns["turn_id"], strict=True)]
+        )
+    key = load_key(Path(params.deid.key_file), create=True)
+    write_store(key_store, _key_payload(result, texts, keys), key=key)
+    deid = turns.drop(columns=["speaker"]).copy()
+    deid["text"] = result.texts
+    deid["spans"] = [json.dumps(s) for s in result.spans]
+    write_table(out, deid, DEID_TURNS)
+    counts = _metrics(result, turns["transcript_id"].tolist(), rounds)
+    write_json(metrics, counts)
+    return counts
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        raise UserError(f"{path}: file not found")
+    records = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text (byte {e.start})") from e
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise UserError(f"{path} line {n}: not valid JSON") from e
+        if not isinstance(rec, dict) or not isinstance(rec.get("text"), str) or "id" not in rec:
+            raise UserError(f'{path} line {n}: expected {{"id": ..., "text": "..."}}')
+        records.append(rec)
+    return records
+
+
+def run_jsonl(
+    params: Params,
+    *,
+    in_path: Path,
+    out: Path,
+    register: Path | None = None,
+    allow: Path | None = None,
+    key_store: Path | None = None,
+    progress: bool = False,
+) -> dict:
+    """The CLI contract: lines {"id","text"} -> {"id","text","spans"} (original offsets)."""
+    records = _read_jsonl(in_path)
+    detector, reg = study_detector(params.deid, study=None, register=register, allow=allow, speakers=[])
+    texts = [r["text"] for r in records]
+    result, leaks, rounds = deidentify_corpus(
+        texts, detector=detector, register=reg, options=params.deid, progress=progress
+    )
+    if leaks:
+        raise gate_error(leaks, [f"{in_path} id {r['id']}" for r in records])
+    if key_store is not None:
+        key = load_key(Path(params.deid.key_file), create=True)
+        write_store(key_store, _key_payload(result, texts, [str(r["id"]) for r in records]), key=key)
+    public = [
+        [{k: s[k] for k in ("start", "end", "label", "replacement")} for s in spans] for spans in result.spans
+    ]
+    lines = [
+        json.dumps({"id": r["id"], "text": text, "spans": spans}, ensure_ascii=False) + "\n"
+        for r, text, spans in zip(records, result.texts, public, strict=True)
+    ]
+    write_text(out, "".join(lines))
+    return {"records": len(records), "replacements": sum(len(s) for s in result.spans), "gate_rounds": rounds}
+
+
+def restore(text: str, spans: list[dict], originals: list[str]) -> str:
+    """Put the original identifiers back into a pseudonymised text."""
+    if len(spans) != len(originals):
+        raise UserError("key store does not match this text (different number of replacements)")
+    pieces, pos = [], 0
+    for (start, end), original in zip(replacement_bounds(spans), originals, strict=True):
+        pieces += [text[pos:start], original]
+        pos = end
+    pieces.append(text[pos:])
+    return "".join(pieces)
+
+
+def reidentify(
+    params: Params, *, in_path: Path, out: Path, key_store: Path, review: Path | None = None
+) -> dict:
+    """For key holders: restore originals in de-identified JSONL or turns; export the review file."""
+    store = read_store(key_store, key=load_key(Path(params.deid.key_file), create=False))
+    records = store["records"]
+    if review is not None:
+        write_csv(review, pd.DataFrame(store["review"]))
+    if in_path.suffix == ".jsonl":
+        rows = _read_jsonl(in_path)
+        missing = [r["id"] for r in rows if str(r["id"]) not in records]
+        if missing:
+            raise UserError(f"{in_path}: id {missing[0]} is not in the key store")
+        lines = [
+            json.dumps(
+                {"id": r["id"], "text": restore(r["text"], r.get("spans", []), records[str(r["id"])])},
+                ensure_ascii=False,
+            )
+            + "\n"
+            for r in rows
+        ]
+        write_text(out, "".join(lines))
+        return {"records": len(rows)}
+    if in_path.suffix == ".parquet":
+        turns = read_table(in_path, DEID_TURNS)
+        texts = []
+        for t, n, text, spans in zip(
+            turns["transcript_id"], turns["turn_id"], turns["text"], turns["spans"], strict=True
+        ):
+            key = f"{t}:{n}"
+            if key not in records:
+                raise UserError(f"{in_path}: {t} turn {n} is not in the key store")
+            texts.append(restore(text, json.loads(spans), records[key]))
+        write_table(out, turns.assign(text=texts, spans="[]"), DEID_TURNS)
+        return {"turns": len(turns)}
+    raise UserError(f"{in_path}: expected a .jsonl or a de-identified turns .parquet file")

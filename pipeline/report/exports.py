@@ -1,0 +1,74 @@
+"""REFI-QDA exports of a run: the candidate themes as a codebook (.qdc) and the whole study as
+a project (.qdpx: pseudonymised transcripts, participant groups as cases, the study's codebook
+and the candidate themes, machine and human codings)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.codebook import Codebook
+from pipeline.errors import UserError
+from pipeline.formats import qdpx, refi
+
+log = logging.getLogger(__name__)
+
+
+def export_codebook(study_codebook: Codebook | None, cards: dict) -> Codebook:
+    """The study's codebook and the candidate themes, in one codebook for the project export."""
+    themes = refi.theme_codebook(cards)
+    own = study_codebook.codes if study_codebook else ()
+    clash = {c.code_id for c in own} & {c.code_id for c in themes.codes}
+    if clash:
+        raise UserError(f"codebook: code id '{sorted(clash)[0]}' is reserved for candidate themes; rename it")
+    return Codebook((*own, *themes.codes))
+
+
+def write_exports(
+    *,
+    study_name: str,
+    turns: pd.DataFrame,
+    segments: pd.DataFrame,
+    assignments: pd.DataFrame,
+    codes: pd.DataFrame,
+    cards: dict,
+    codebook: Codebook | None,
+    codings: pd.DataFrame,
+    participants: pd.DataFrame,
+    exports_dir: Path,
+) -> dict:
+    """Write candidate_themes.qdc and study.qdpx; return counts of what went in."""
+    refi.write_codebook_qdc(
+        refi.theme_codebook(cards), exports_dir / "candidate_themes.qdc", study=study_name
+    )
+    sources = qdpx.pseudonymised_sources(turns)
+    themed = assignments[assignments["theme_id"] != -1].assign(
+        code=lambda d: "theme_" + d["theme_id"].astype(str)
+    )
+    machine = pd.concat(
+        [
+            qdpx.segment_codings(segments, codes, sources, code_column="code"),
+            qdpx.segment_codings(segments, themed, sources, code_column="code"),
+        ],
+        ignore_index=True,
+    )
+    human, unplaced = qdpx.human_codings_to_sources(codings, turns, sources)
+    if unplaced:
+        log.warning("%d human coded spans cover no turn text and are not exported", unplaced)
+    qdpx.write_project_qdpx(
+        exports_dir / "study.qdpx",
+        study=study_name,
+        sources={t: s.text for t, s in sources.items()},
+        codebook=export_codebook(codebook, cards),
+        codings=pd.concat([machine, human], ignore_index=True),
+        participants=participants,
+    )
+    return {
+        "sources": len(sources),
+        "machine_codings": int(len(machine)),
+        "human_codings": int(len(human)),
+        "human_codings_unplaced": unplaced,
+        "theme_codes": len(cards["themes"]),
+    }

@@ -1,0 +1,122 @@
+"""Discover stage: segments + embeddings -> candidate themes (assignments), theme cards and a
+summary; and the CLI's CSV contract (`id,text[,group]` -> `id,theme_id,theme_label`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.codebook import code_prototypes
+from pipeline.config import Params, ThemesParams
+from pipeline.context import turn_means, turn_texts
+from pipeline.encoder import embed_with, read_embeddings
+from pipeline.errors import UserError
+from pipeline.io import read_csv, read_table, write_csv, write_json, write_table
+from pipeline.schemas import ASSIGNMENTS, SEGMENTS
+from pipeline.themes.cards import theme_cards
+from pipeline.themes.discover import Discovery, discover_themes
+
+
+def assignments_table(ids: list[str], found: Discovery) -> pd.DataFrame:
+    labels = [found.labels.get(int(t), "unassigned") if t != -1 else "unassigned" for t in found.topics]
+    return pd.DataFrame({"segment_id": ids, "theme_id": found.topics, "theme_label": labels})
+
+
+def codebook_prototypes(codebook, *, params: Params) -> np.ndarray | None:
+    """One embedding per applied (leaf) code: its name, definition, criteria and examples."""
+    if codebook is None or not params.themes.guided:
+        return None
+    if not codebook.leaves:
+        return None
+    return code_prototypes(codebook, embed=lambda texts: embed_with(texts, options=params.embed))[1]
+
+
+def turn_context(
+    segments: pd.DataFrame, embeddings: np.ndarray, *, options: ThemesParams
+) -> np.ndarray | None:
+    """Each segment's turn mean embedding, when `options.context` is "turn" and turns are known."""
+    if options.context != "turn" or "turn_id" not in segments.columns:
+        return None
+    return turn_means(segments, embeddings)
+
+
+def _discover(
+    texts: list[str],
+    embeddings: np.ndarray,
+    *,
+    params: Params,
+    codebook,
+    context: np.ndarray | None = None,
+    context_texts: list[str] | None = None,
+) -> Discovery:
+    return discover_themes(
+        texts,
+        embeddings,
+        options=params.themes,
+        seed=params.seed,
+        prototypes=codebook_prototypes(codebook, params=params),
+        embed_model=params.embed.model,
+        context=context,
+        context_texts=context_texts,
+    )
+
+
+def summary(found: Discovery, n: int) -> dict:
+    """Figures for metrics/themes.json (counts and scores only, never text)."""
+    stab = found.stability
+    return {
+        "mode": found.mode,
+        "themes": len(found.keywords),
+        "parent_themes": len(set(found.parents.values())),
+        "segments": int(n),
+        "unassigned_share": float(np.mean(found.topics == -1)) if n else 0.0,
+        "silhouette_by_k": {str(k): round(v, 4) for k, v in found.k_scores.items()},
+        "stability_runs": stab.get("runs", 1),
+        "stability_ari_mean": stab.get("ari_mean"),
+        "stability_ari_min": stab.get("ari_min"),
+        "unstable_themes": sum(t["unstable"] for t in stab.get("themes", {}).values()),
+    }
+
+
+def run(
+    params: Params,
+    *,
+    segments_path: Path,
+    embeddings_path: Path,
+    out: Path,
+    cards: Path,
+    metrics: Path,
+    codebook=None,
+) -> dict:
+    segments = read_table(segments_path, SEGMENTS)
+    embeddings, _ = read_embeddings(embeddings_path, segments["segment_id"].tolist())
+    context = turn_context(segments, embeddings, options=params.themes)
+    found = _discover(
+        segments["text"].tolist(),
+        embeddings,
+        params=params,
+        codebook=codebook,
+        context=context,
+        context_texts=None if context is None else turn_texts(segments),
+    )
+    assignments = assignments_table(segments["segment_id"].tolist(), found)
+    write_table(out, assignments, ASSIGNMENTS)
+    write_json(cards, theme_cards(segments, embeddings, assignments, found, n_quotes=params.themes.n_quotes))
+    figures = summary(found, len(segments))
+    write_json(metrics, figures)
+    return figures
+
+
+def run_csv(params: Params, *, in_path: Path, out: Path, codebook=None, progress: bool = False) -> dict:
+    """The CLI contract: `id,text[,group]` rows -> `id,theme_id,theme_label` rows."""
+    df = read_csv(in_path, ("id", "text"))
+    if df["id"].duplicated().any():
+        line = int(df.index[df["id"].duplicated()][0]) + 2
+        raise UserError(f"{in_path} line {line}: duplicate id")
+    embeddings = embed_with(df["text"].tolist(), options=params.embed, progress=progress)
+    found = _discover(df["text"].tolist(), embeddings, params=params, codebook=codebook)
+    table = assignments_table(df["id"].tolist(), found).rename(columns={"segment_id": "id"})
+    write_csv(out, table)
+    return summary(found, len(df))
