@@ -121,20 +121,20 @@ def evaluate(name: str, texts, gold, lengths, docs, detections, seconds) -> dict
 
 
 def table(payload: dict) -> str:
+    """Recall per identifier type (rows) for each dataset and system (columns)."""
     results = payload["systems"]
+    systems = list(results)
     types = sorted({t for r in results.values() for t in r["per_type"]})
-    lines = [
-        "| data | system | " + " | ".join(types) + " | all | span precision | chars/s |",
-        "|---" * (len(types) + 5) + "|",
-    ]
-    for key, r in results.items():
-        data, system = key.split("/")
-        cells = [f"{r['per_type'][t]['recall']:.3f}" if t in r["per_type"] else "" for t in types]
-        lines.append(
-            f"| {data} | {system} | "
-            + " | ".join(cells)
-            + f" | {r['recall']:.3f} | {r['span_precision']:.3f} | {r['chars_per_second']:,.0f} |"
-        )
+    cell = lambda r, t: f"{r['per_type'][t]['recall']:.3f}" if t in r["per_type"] else ""  # noqa: E731
+    lines = ["| type | " + " | ".join(systems) + " |", "|---|" + "---:|" * len(systems)]
+    lines += [f"| {t} | " + " | ".join(cell(results[s], t) for s in systems) + " |" for t in types]
+    lines.append("| **all** | " + " | ".join(f"**{results[s]['recall']:.3f}**" for s in systems) + " |")
+    lines.append(
+        "| span precision | " + " | ".join(f"{results[s]['span_precision']:.3f}" for s in systems) + " |"
+    )
+    lines.append(
+        "| characters/s | " + " | ".join(f"{results[s]['chars_per_second']:,.0f}" for s in systems) + " |"
+    )
     lines += [f"\n{name}: skipped, {why}" for name, why in payload.get("skipped", {}).items()]
     return "\n".join(lines)
 

@@ -230,6 +230,7 @@ def discover(
             "stage's codebook.json."
         ),
     ] = None,
+    codings: CodingsOpt = None,
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
     quiet: QuietOpt = False,
@@ -244,8 +245,17 @@ def discover(
         return themes.run_csv(p, in_path=in_, out=out, codebook=book, progress=not quiet)
     if embeddings is None or cards is None or metrics is None:
         raise UserError("--embeddings, --cards and --metrics are required when --in is a segments table")
+    from pipeline.codings import read_codings_table
+
     return themes.run(
-        p, segments_path=in_, embeddings_path=embeddings, out=out, cards=cards, metrics=metrics, codebook=book
+        p,
+        segments_path=in_,
+        embeddings_path=embeddings,
+        out=out,
+        cards=cards,
+        metrics=metrics,
+        codebook=book,
+        codings=read_codings_table(codings) if codings is not None else None,
     )
 
 

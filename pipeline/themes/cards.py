@@ -5,13 +5,17 @@ Top level: ``segments`` (units clustered), ``unassigned`` (units in no theme), `
 with different seeds), ``parents`` (list of {parent_id, label, keywords, theme_ids, size}),
 ``themes`` (cards, largest first). Each card:
 
-- ``theme_id``, ``label`` (short, readable: top keyphrases), ``keywords`` (c-TF-IDF refined by
-  KeyBERT-inspired and MMR), ``size`` (units);
+- ``theme_id``, ``label`` (a phrase of the theme's own units, see `pipeline.themes.labels`),
+  ``keywords`` (c-TF-IDF refined by KeyBERT-inspired and MMR), ``size`` (units);
+- ``procedure``: true when the theme is interview procedure (consent, recording, goodbyes), not
+  a finding; ``best_code`` (studies with human codings): {code, f1, coder}, the reference
+  coder's code whose segments the theme matches best;
 - ``quotes``: exemplars central to the theme and different from each other, each
   {segment_id, transcript_id, participant_id, group, turn_id, text} (pseudonymised text);
 - ``prevalence``: {group: {participants (who voice it), of (participants in the group),
   segments}}; ``coverage``: {transcript_id: units};
-- ``parent_id``, ``parent_label``: the theme's parent in the two-level hierarchy;
+- ``parent_id``, ``parent_label``: the theme's parent in the two-level hierarchy (labelled as
+  its largest theme);
 - ``stability``: mean best-match Jaccard of the theme in the other seeds' fits (null with one
   run); ``unstable``: true when that falls below ``themes.unstable_below``.
 """
@@ -23,7 +27,6 @@ import pandas as pd
 
 from pipeline.cards import card_body
 from pipeline.themes.discover import Discovery
-from pipeline.themes.keywords import theme_label
 
 
 def theme_cards(
@@ -33,30 +36,28 @@ def theme_cards(
     found: Discovery,
     *,
     n_quotes: int,
+    best_codes: dict[int, dict] | None = None,
 ) -> dict:
-    """Cards for every theme, largest first. Quotes are pseudonymised segment texts."""
+    """Cards for every theme, largest first. Quotes are pseudonymised segment texts.
+    `best_codes`: per theme, the human code that matches it best ({code, f1, coder})."""
     merged = segments.reset_index(drop=True).assign(theme_id=assignments["theme_id"].to_numpy())
     groups = sorted(merged["group"].unique())
     participants_by_group = merged.groupby("group")["participant_id"].nunique()
     stab = found.stability.get("themes", {})
-    parent_labels = {
-        p: theme_label(found.parent_keywords.get(p, [])) for p in sorted(set(found.parents.values()))
-    }
     cards = []
     for theme_id, rows in merged[merged["theme_id"] != -1].groupby("theme_id"):
         t = int(theme_id)
-        words = found.keywords.get(t, [])
-        parent = found.parents.get(t)
         cards.append(
             {
                 "theme_id": t,
-                "label": found.labels.get(t) or theme_label(words),
-                "keywords": words,
+                "label": found.labels[t],
+                "keywords": found.keywords.get(t, []),
                 **card_body(rows, embeddings, groups, participants_by_group, n_quotes=n_quotes),
-                "parent_id": parent,
-                "parent_label": (parent_labels.get(parent) if found.parent_keywords else found.labels.get(t)),
+                "parent_id": found.parents.get(t),
+                "procedure": bool(found.procedure.get(t, False)),
                 "stability": stab[t]["jaccard"] if t in stab else None,
                 "unstable": bool(stab[t]["unstable"]) if t in stab else False,
+                **({"best_code": best_codes.get(t)} if best_codes is not None else {}),
             }
         )
     cards.sort(key=lambda c: -c["size"])
@@ -66,12 +67,15 @@ def theme_cards(
         parents.append(
             {
                 "parent_id": p,
-                "label": parent_labels[p] if found.parent_keywords else cards_label(cards, children),
+                "label": cards_label(cards, children),
                 "keywords": found.parent_keywords.get(p, []),
                 "theme_ids": children,
                 "size": int(sum(c["size"] for c in cards if c["parent_id"] == p)),
             }
         )
+    labels = {p["parent_id"]: p["label"] for p in parents}
+    for c in cards:
+        c["parent_label"] = labels.get(c["parent_id"])
     return {
         "segments": int(len(merged)),
         "unassigned": int((merged["theme_id"] == -1).sum()),

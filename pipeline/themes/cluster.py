@@ -1,8 +1,11 @@
-"""One seeded partition of units into themes: reduce (UMAP views or PCA), cluster (k-means with
-the k rule, k by silhouette, agglomerative for small corpora, or HDBSCAN), then the outlier
-policy. The method and its defaults are explained in `pipeline.themes.discover` (steps 1-4)."""
+"""One seeded partition of units into themes: reduce (none, PCA or UMAP views), cluster (Ward's
+linkage refined by k-means, k by silhouette; or k-means, agglomerative, HDBSCAN), then the
+outlier policy. The method and its defaults are explained in `pipeline.themes.discover`
+(steps 1-3)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -11,66 +14,102 @@ from pipeline.config import ThemesParams
 from pipeline.themes.hierarchy import centroids
 from pipeline.vectors import unit_rows
 
-KMEANS_RESTARTS = 50
+KMEANS_RESTARTS = 50  # clusterer "kmeans": many near-equal optima with dozens of themes
+GRID_RATIO = 1.25  # candidate numbers of themes: a geometric grid
+SILHOUETTE_SAMPLE = 3000
 
 
-def reduce(embeddings: np.ndarray, *, options: ThemesParams, seed: int, small: bool) -> np.ndarray:
+def reduce(x: np.ndarray, *, options: ThemesParams, seed: int) -> np.ndarray:
     """The space clustering runs in (`pipeline.themes.discover`, step 1)."""
-    from sklearn.decomposition import PCA
+    if options.reducer == "none":
+        return x
+    n_components = max(1, min(options.n_components, len(x) - 2, x.shape[1]))
+    if options.reducer == "pca":
+        from sklearn.decomposition import PCA
 
-    n = len(embeddings)
-    n_components = max(1, min(options.n_components, n - 2, embeddings.shape[1]))
-    if small or options.reducer == "pca":
-        return PCA(n_components=n_components, random_state=seed).fit_transform(embeddings)
+        return PCA(n_components=n_components, random_state=seed).fit_transform(x)
     from umap import UMAP
 
     views = [
         UMAP(
-            n_neighbors=min(options.n_neighbors, n - 1),
+            n_neighbors=min(options.n_neighbors, len(x) - 1),
             n_components=n_components,
             min_dist=0.0,
             metric="cosine",
             random_state=seed + v,
             n_jobs=1,  # a seeded UMAP runs single-threaded anyway; say so to avoid its warning
-        ).fit_transform(embeddings)
+        ).fit_transform(x)
         for v in range(options.n_views)
     ]
     return np.hstack(views)
 
 
-def _fit(z: np.ndarray, k: int, *, algorithm: str, seed: int) -> np.ndarray:
+def fitter(z: np.ndarray, *, clusterer: str, seed: int, ward_sample: int) -> Callable[[int], np.ndarray]:
+    """A function k -> labels for one space. "ward_kmeans": Ward's tree is built once (on at most
+    `ward_sample` units, a seeded sample) and cut at k; its groups' centres start k-means over
+    every unit, which places the rest and settles the borders (no restarts needed)."""
     from sklearn.cluster import AgglomerativeClustering, KMeans
 
-    if algorithm == "agglomerative":
-        return AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(z)
-    # Many restarts: with dozens of themes k-means has many near-equal local optima, and the
-    # best of 50 is found again under another seed far more often than the best of 10 (demo:
-    # ARI between seeds 0.75 -> 0.80); each restart costs milliseconds on a reduced space.
-    return KMeans(n_clusters=k, random_state=seed, n_init=KMEANS_RESTARTS).fit_predict(z)
+    if clusterer == "agglomerative":
+        return lambda k: AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(z)
+    if clusterer == "kmeans":
+        return lambda k: KMeans(n_clusters=k, random_state=seed, n_init=KMEANS_RESTARTS).fit_predict(z)
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    rows = np.arange(len(z))
+    if len(z) > ward_sample:
+        rows = np.sort(np.random.default_rng(seed).choice(len(z), ward_sample, replace=False))
+    tree = linkage(z[rows], method="ward")
+
+    def fit(k: int) -> np.ndarray:
+        cut = fcluster(tree, k, criterion="maxclust") - 1
+        start = np.vstack([z[rows][cut == c].mean(axis=0) for c in range(cut.max() + 1)])
+        return KMeans(n_clusters=len(start), init=start, n_init=1, random_state=seed).fit_predict(z)
+
+    return fit
 
 
-def choose_k(z: np.ndarray, ks: range, *, algorithm: str, seed: int) -> tuple[np.ndarray, dict[int, float]]:
-    """Fit each k in `ks`; keep the partition with the highest silhouette score."""
+def k_grid(units: int, *, options: ThemesParams, min_k: int = 2) -> list[int]:
+    """Candidate numbers of themes: every k from 2 to units / 3 for a small corpus; else a
+    geometric grid from `min_themes` to `max_themes` (default: units / 10, themes of ten units
+    on average), no fewer than `min_k`."""
+    if units < options.small_corpus:
+        hi = max(2, min(units // 3, units - 1))
+        return list(range(min(max(2, min_k), hi), hi + 1))
+    hi = options.max_themes if options.max_themes is not None else max(options.min_themes, units // 10)
+    hi = max(2, min(hi, units - 1))
+    k, grid = float(min(max(options.min_themes, min_k), hi)), []
+    while round(k) < hi:
+        grid.append(round(k))
+        k *= GRID_RATIO
+    return sorted(set(grid) | {hi})
+
+
+def choose_k(
+    z: np.ndarray, grid: list[int], fit: Callable[[int], np.ndarray], *, tolerance: float, seed: int
+) -> tuple[np.ndarray, dict[int, float]]:
+    """Fit each k of the grid; keep the fewest themes whose silhouette reaches `tolerance` of
+    the best (1.0: the best silhouette)."""
     from sklearn.metrics import silhouette_score
 
-    scores: dict[int, float] = {}
-    best: tuple[float, np.ndarray] | None = None
-    for k in ks:
-        labels = _fit(z, k, algorithm=algorithm, seed=seed)
+    fits, scores = {}, {}
+    for k in grid:
+        labels = fit(k)
         if len(set(labels.tolist())) < 2:
             continue
-        # A sample keeps this affordable on large corpora; seeded, so reproducible.
-        score = float(silhouette_score(z, labels, sample_size=min(len(z), 3000), random_state=seed))
-        scores[k] = score
-        if best is None or score > best[0]:
-            best = (score, labels)
-    if best is None:
+        # a seeded sample keeps this affordable on large corpora
+        sample = min(len(z), SILHOUETTE_SAMPLE)
+        scores[k] = float(silhouette_score(z, labels, sample_size=sample, random_state=seed))
+        fits[k] = labels
+    if not scores:
         return np.zeros(len(z), dtype=int), scores
-    return best[1], scores
+    best = max(scores.values())
+    floor = tolerance * best if best > 0 else best
+    return fits[min(k for k, s in scores.items() if s >= floor)], scores
 
 
 def rule_k(units: int, *, lo: int, hi: int) -> int:
-    """k = round(sqrt(units / 2)) clipped to [lo, hi] (`pipeline.themes.discover`, step 2)."""
+    """k = round(sqrt(units / 2)) clipped to [lo, hi] (`k_rule: sqrt`)."""
     return int(min(max(round(np.sqrt(units / 2)), lo), hi))
 
 
@@ -79,35 +118,28 @@ def cluster(
 ) -> tuple[np.ndarray, str, dict[int, float]]:
     """Theme id per unit (-1 = noise, HDBSCAN only), the mode used, silhouette per k tried.
 
-    `units`: how many independent units the data hold, for the k rule (default: rows).
+    `units`: how many independent units the data hold, for the number of themes (default: rows).
     """
-    n = len(embeddings)
-    small = n < options.small_corpus
-    z = reduce(embeddings, options=options, seed=seed, small=small)
-    if small:
-        hi = max(2, min(options.max_themes, n // 3, n - 1))
-        lo = min(max(2, min_k), hi)
-        labels, scores = choose_k(z, range(lo, hi + 1), algorithm="agglomerative", seed=seed)
-        return labels, f"small-corpus agglomerative (k={len(set(labels.tolist()))}, by silhouette)", scores
+    n = len(embeddings) if units is None else units
+    z = reduce(embeddings, options=options, seed=seed)
     if options.clusterer == "hdbscan":
         from hdbscan import HDBSCAN
 
         labels = HDBSCAN(min_cluster_size=options.min_cluster_size, metric="euclidean").fit_predict(z)
         return labels, "hdbscan", {}
+    small = n < options.small_corpus
+    clusterer = "agglomerative" if small and options.clusterer != "ward_kmeans" else options.clusterer
+    fit = fitter(z, clusterer=clusterer, seed=seed, ward_sample=options.ward_sample)
     if options.n_themes is not None:
-        k = min(options.n_themes, n - 1)
-        return _fit(z, k, algorithm=options.clusterer, seed=seed), f"{options.clusterer} (k={k})", {}
-    hi = max(2, min(options.max_themes, n - 1))
-    lo = min(max(options.min_themes, min_k), hi)
-    if options.k_rule == "sqrt":
-        k = rule_k(n if units is None else units, lo=lo, hi=hi)
-        return (
-            _fit(z, k, algorithm=options.clusterer, seed=seed),
-            f"{options.clusterer} (k={k}, sqrt rule)",
-            {},
-        )
-    labels, scores = choose_k(z, range(lo, hi + 1), algorithm=options.clusterer, seed=seed)
-    return labels, f"{options.clusterer} (k={len(set(labels.tolist()))}, by silhouette)", scores
+        k = min(options.n_themes, len(z) - 1)
+        return fit(k), f"{clusterer} (k={k})", {}
+    grid = k_grid(n, options=options, min_k=min_k)
+    if options.k_rule == "sqrt" and not small:
+        k = rule_k(n, lo=grid[0], hi=grid[-1])
+        return fit(k), f"{clusterer} (k={k}, sqrt rule)", {}
+    labels, scores = choose_k(z, grid, fit, tolerance=options.silhouette_tolerance, seed=seed)
+    k = len(set(labels.tolist()))
+    return labels, f"{clusterer} (k={k} of {grid[0]}-{grid[-1]}, by silhouette)", scores
 
 
 def outlier_policy(

@@ -1,45 +1,43 @@
-"""Cluster unit embeddings into candidate themes: seeded, reproducible, with an outlier policy.
+"""Cluster unit embeddings into candidate themes: seeded, reproducible, with an outlier policy,
+each choice made by a criterion computed without labels and reported in `metrics/themes.json`.
 
-Method (defaults, and why):
-0. Context (interviews, ``context: turn``): each segment is clustered as the mean of its own
-   unit embedding and its turn's mean embedding. Coders code passages (often a whole answer),
-   not 3-sentence windows; on the demo study it raises the AMI against coder A from 0.14 to
-   0.22 (bench/themes.py). Keywords, quotes and the cards still use each segment's own
-   embedding.
-   Lexical view (``lexical_weight``, default 0.6): beside the embedding, each unit (with
-   turn context: read with its turn) is represented by a latent semantic analysis of its
-   words: TF-IDF over words found in at least two documents (turns, each counted once, with
-   turn context; else the units), stop words, spoken fillers and bracketed text
-   (placeholders, "[laughs]") left out, reduced to ``LEXICAL_DIMS`` dimensions by truncated
-   SVD, unit-normalised and scaled by the weight. MiniLM embeddings group by what is talked
-   about only loosely; the shared vocabulary of a code (a service's name, "commissioning",
-   "supervision") is sharper evidence. The outlier policy (step 3) then measures similarity
-   in this joined space. Figures: README, "Theme discovery".
-1. Reduce: ``n_views`` UMAP projections (cosine, min_dist 0, seeds ``seed``, ``seed+1``...) side
-   by side. One UMAP run is what BERTopic does; its layout moves with the seed, and clusters
-   with it. Several views averaged out by one clustering give themes that survive a new seed.
-   ``reducer: pca`` is the deterministic, fast alternative.
-2. Cluster: k-means with k = sqrt(units / 2) (the classic rule of thumb, Mardia et al. 1979),
-   clipped to ``min_themes``..``max_themes``. Human codebooks grow with the data (a dozen codes
-   for a few hundred interview passages, dozens for thousands of survey comments), and AMI
-   against them rises with k up to well past the true number of codes, while the silhouette
-   (``k_rule: silhouette``) of a UMAP space favours the fewest, broadest clusters. With turn
-   context (step 0) the units are the turns: segments of one turn share most of their vector.
-   Every unit is placed, unlike HDBSCAN, which on short texts leaves 25-50% as noise.
-   ``clusterer: hdbscan`` gives BERTopic's density clustering.
+Method (defaults, and why; figures in the README, "Theme discovery", from `python -m bench
+themes` on real data: serdif-usability think-aloud excerpts, banking77 one-line queries):
+0. Representation. Interviews (``context: turn``): each segment is the mean of its own unit
+   embedding and its turn's mean embedding (coders code passages, not 3-sentence windows).
+   ``center``: the mean of all units is subtracted, so that similarity is measured in what
+   distinguishes texts, not in what every text of the corpus shares. The words' view: beside
+   the embedding, each unit (read with its turn) is represented by a latent semantic analysis
+   of its words (TF-IDF over words found in at least two documents, stop words, spoken fillers
+   and bracketed text left out, ``LEXICAL_DIMS`` dimensions), scaled by a weight. Whether it
+   helps depends on the data (a code's shared vocabulary is sharp evidence in long passages;
+   in one-line answers a handful of words is noise), so each weight of ``lexical_weights`` is
+   tried and the partition that is most stable across subsamples (step 4) is kept.
+   ``smooth_neighbors``: each unit is then averaged with its nearest units (cosine): a
+   one-sentence answer is noisy evidence of its topic, its neighbours' consensus less so; on
+   real data it raised both agreement with the human codes and stability.
+1. Reduce: none by default (UMAP, as BERTopic does, flattened the fine distinctions of short
+   answers and cost a 30-second compilation); ``reducer: umap`` (``n_views`` seeded runs side
+   by side) or ``pca`` remain.
+2. Cluster: Ward's linkage on the units (at most ``ward_sample``, a seeded sample) gives k-means
+   its start: deterministic, and steadier across subsamples than k-means restarts. k is chosen
+   by silhouette over a geometric grid from ``min_themes`` to ``max_themes`` (default: units /
+   10): the fewest themes within ``silhouette_tolerance`` of the best silhouette, since finer
+   partitions keep gaining silhouette slowly while an analyst reads every theme. With turn
+   context the units counted are the turns. Every unit is placed, unlike HDBSCAN, which on
+   short texts leaves 25-50% as noise (``clusterer: hdbscan`` gives it).
 3. Outliers, explicitly: a unit stays in its theme (or, for HDBSCAN noise, joins its nearest
-   theme) when the cosine similarity to the theme's centroid reaches ``outlier_threshold``;
-   if more than ``max_unassigned`` of the units would then be unassigned, the most similar of
-   them are assigned anyway, so the unassigned share never exceeds it.
-4. Small corpora (fewer than ``small_corpus`` texts): UMAP neighbourhoods and densities are
-   unreliable, so PCA + agglomerative (Ward) clustering, k by silhouette in 2..min(max_themes, n/3).
-5. Codebook guidance (optional, off by default): each unit whose embedding is close to a code's
-   prototype (mean of its name, definition, criteria and example embeddings, as in coding;
-   similarity >= ``outlier_threshold``) is pulled towards it by ``guide_weight`` before
-   clustering, as BERTopic's seeded topics do; k is then at least the number of codes. Zero-shot
-   similarity to code descriptions is weak evidence (macro F1 ~0.27 on the demo), and on the demo
-   guidance, semi-supervised UMAP on calibrated pseudo-labels alike, lowered agreement with
-   coder A once turn context was used, hence off by default.
+   theme) when its cosine similarity to the theme's centroid, in the clustering space, reaches
+   ``outlier_threshold``; at most ``max_unassigned`` of the units are left unassigned.
+4. Stability: the partition is fitted again, at the same k, on ``stability_runs`` random 90%
+   subsamples; the mean ARI between all fits (on the units they share) chooses the words'
+   weight (step 0), and each theme's best-match Jaccard in the subsample fits flags it
+   ``unstable`` below ``unstable_below``.
+5. Small corpora (fewer than ``small_corpus`` units): k by silhouette from 2 to units / 3.
+6. Codebook guidance (optional, off by default): each unit whose embedding is close to a code's
+   prototype is pulled towards it by ``guide_weight`` before clustering, as BERTopic's seeded
+   topics do; k is then at least the number of codes. On the demo it lowered agreement with
+   coder A.
 """
 
 from __future__ import annotations
@@ -52,13 +50,13 @@ from pipeline.config import ThemesParams
 from pipeline.errors import UserError
 from pipeline.themes.cluster import partition
 from pipeline.themes.hierarchy import parent_themes
-from pipeline.themes.keywords import WORD_PATTERN, keyword_text, stop_words, theme_keywords, theme_label
-from pipeline.themes.stability import stability_report
-from pipeline.vectors import unit_rows
+from pipeline.themes.keywords import WORD_PATTERN, keyword_text, stop_words, theme_keywords
+from pipeline.themes.labels import theme_labels
+from pipeline.themes.stability import MISSING, stability_report
+from pipeline.vectors import nearest_neighbours, unit_rows
 
 MIN_TEXTS = 3
-
-
+SUBSAMPLE_SHARE = 0.9  # step 4
 LEXICAL_DIMS = 40  # latent dimensions of the lexical view (step 0)
 
 
@@ -72,6 +70,8 @@ class Discovery:
     parent_keywords: dict[int, list[str]] = field(default_factory=dict)
     stability: dict = field(default_factory=dict)
     k_scores: dict[int, float] = field(default_factory=dict)  # silhouette per candidate k
+    candidates: list[dict] = field(default_factory=list)  # representations tried (step 0)
+    procedure: dict[int, bool] = field(default_factory=dict)  # theme id -> interview procedure
 
 
 def guide(embeddings: np.ndarray, prototypes: np.ndarray, *, weight: float, floor: float) -> np.ndarray:
@@ -101,30 +101,28 @@ def discover_themes(
     `prototypes` (one embedding per codebook code) guide the clustering when
     `options.guided`; `embed_model` lets keywords be refined with KeyBERT-inspired + MMR;
     `context` (one embedding per unit, e.g. its turn's mean) is averaged into the clustering
-    space, and the number of distinct contexts is the unit count of the k rule;
-    `context_texts` (one per unit, e.g. its turn's text) join the units' own in the lexical view.
+    space, and the number of distinct contexts is the unit count for the number of themes;
+    `context_texts` (one per unit, e.g. its turn's text) join the units' own in the words' view.
     """
     n = len(texts)
     if n < MIN_TEXTS:
         raise UserError(f"theme discovery needs at least {MIN_TEXTS} texts, got {n}")
     if embeddings.shape[0] != n:
         raise UserError(f"embeddings have {embeddings.shape[0]} rows for {n} texts")
-    space, units, min_k, notes = clustering_space(
-        texts,
-        embeddings,
-        options=options,
-        seed=seed,
-        prototypes=prototypes,
-        context=context,
-        context_texts=context_texts,
-    )
-    topics, mode, scores = partition(space, options=options, seed=seed, min_k=min_k, units=units)
-    mode += "".join(notes)
-    runs = [topics]
-    for r in range(1, options.stability_runs):
-        # Seeds far apart so the views of different runs never share a UMAP seed.
-        runs.append(partition(space, options=options, seed=seed + 1000 * r, min_k=min_k, units=units)[0])
-    stability = stability_report(runs, unstable_below=options.unstable_below)
+    if context is not None and context.shape != embeddings.shape:
+        raise UserError(f"context has shape {context.shape}, embeddings {embeddings.shape}")
+    if context_texts is not None and len(context_texts) != n:
+        raise UserError(f"context_texts has {len(context_texts)} rows for {n} texts")
+    inputs = {"prototypes": prototypes, "context": context, "context_texts": context_texts}
+    weights = dict.fromkeys(options.lexical_weights)
+    tried = [
+        candidate(texts, embeddings, options=options, seed=seed, lexical_weight=w, **inputs) for w in weights
+    ]
+    tried = [t for t in tried if t is not None]
+    if not tried:  # no weight asked for could be used: the words' view cannot be built here
+        tried = [candidate(texts, embeddings, options=options, seed=seed, lexical_weight=0.0, **inputs)]
+    chosen = max(tried, key=lambda t: t["stability_ari"] or 0.0)  # ties: the first
+    topics = chosen["topics"]
     keywords = theme_keywords(
         texts,
         embeddings,
@@ -136,8 +134,9 @@ def discover_themes(
     )
     parents = parent_themes(unit_rows(embeddings), topics, n_parents=options.n_parents)
     parent_of_unit = np.array([parents.get(int(t), -1) for t in topics])
-    parent_keywords = (
-        theme_keywords(
+    parent_keywords = {}
+    if len(set(parents.values())) < len(parents):
+        parent_keywords = theme_keywords(
             texts,
             embeddings,
             parent_of_unit,
@@ -146,20 +145,77 @@ def discover_themes(
             embed_model=None,
             seed=seed,
         )
-        if len(set(parents.values())) < len(parents)
-        else {}
+    labels, procedure = theme_labels(
+        texts, unit_rows(embeddings), topics, model=options.spacy_model, fallback=keywords
     )
-    labels = {t: theme_label(kw) for t, kw in keywords.items()}
     return Discovery(
         topics=topics,
         keywords=keywords,
-        mode=mode,
+        mode=chosen["mode"],
         labels=labels,
+        procedure=procedure,
         parents=parents,
         parent_keywords=parent_keywords,
-        stability=stability,
-        k_scores=scores,
+        stability=chosen["stability"],
+        k_scores=chosen["scores"],
+        candidates=[{k: t[k] for k in ("lexical_weight", "themes", "stability_ari")} for t in tried],
     )
+
+
+def candidate(
+    texts: list[str],
+    embeddings: np.ndarray,
+    *,
+    options: ThemesParams,
+    seed: int,
+    prototypes: np.ndarray | None,
+    context: np.ndarray | None,
+    context_texts: list[str] | None,
+    lexical_weight: float,
+) -> dict | None:
+    """One representation's partition and its stability across subsamples (steps 0-4); None
+    when the words' view asked for cannot be built (too few shared words)."""
+    space, units, min_k, notes = clustering_space(
+        texts,
+        embeddings,
+        options=options,
+        seed=seed,
+        prototypes=prototypes,
+        context=context,
+        context_texts=context_texts,
+        lexical_weight=lexical_weight,
+    )
+    if lexical_weight > 0 and not any("words" in note for note in notes):
+        return None
+    topics, mode, scores = partition(space, options=options, seed=seed, min_k=min_k, units=units)
+    stability = stability_report(
+        [topics, *subsample_fits(space, topics, options=options, seed=seed)],
+        unstable_below=options.unstable_below,
+    )
+    return {
+        "lexical_weight": lexical_weight,
+        "topics": topics,
+        "mode": mode + "".join(notes),
+        "scores": scores,
+        "stability": stability,
+        "themes": len(set(topics.tolist()) - {-1}),
+        "stability_ari": stability.get("ari_mean"),
+    }
+
+
+def subsample_fits(
+    space: np.ndarray, topics: np.ndarray, *, options: ThemesParams, seed: int
+) -> list[np.ndarray]:
+    """The partition fitted again, at its number of themes, on `stability_runs - 1` random
+    subsamples of SUBSAMPLE_SHARE of the units (step 4); units left out are MISSING."""
+    fixed = options.model_copy(update={"n_themes": max(2, len(set(topics.tolist()) - {-1}))})
+    n, runs = len(space), []
+    for r in range(1, options.stability_runs):
+        keep = np.sort(np.random.default_rng(seed + r).choice(n, int(SUBSAMPLE_SHARE * n), replace=False))
+        labels = np.full(n, MISSING, dtype=np.int64)
+        labels[keep] = partition(space[keep], options=fixed, seed=seed)[0]
+        runs.append(labels)
+    return runs
 
 
 def clustering_space(
@@ -171,32 +227,36 @@ def clustering_space(
     prototypes: np.ndarray | None,
     context: np.ndarray | None,
     context_texts: list[str] | None,
+    lexical_weight: float,
 ) -> tuple[np.ndarray, int | None, int, list[str]]:
-    """The space the units are clustered in (module docstring, steps 0 and 5): (vectors, the
-    unit count of the k rule (None: rows), the least k, notes for the mode)."""
-    n = len(texts)
-    space, units = embeddings, None
+    """The space the units are clustered in (module docstring, steps 0 and 6): (vectors, the
+    unit count for the number of themes (None: rows), the least k, notes for the mode)."""
+    space, units = unit_rows(np.asarray(embeddings, dtype=np.float64)), None
+    notes: list[str] = []
     if context is not None:
-        if context.shape != embeddings.shape:
-            raise UserError(f"context has shape {context.shape}, embeddings {embeddings.shape}")
         space = with_context(embeddings, context)
         units = len(np.unique(np.round(context, 6), axis=0))
-    if context_texts is not None and len(context_texts) != n:
-        raise UserError(f"context_texts has {len(context_texts)} rows for {n} texts")
-    min_k, notes = 2, []
+    if options.center:
+        space = unit_rows(space - space.mean(axis=0))
+        notes.append(", centred")
+    min_k = 2
     if options.guided and prototypes is not None and len(prototypes):
         space = guide(space, prototypes, weight=options.guide_weight, floor=options.outlier_threshold)
         min_k = len(prototypes)
         notes.append(f", guided by {len(prototypes)} codes")
-    if options.lexical_weight > 0:
+    if lexical_weight > 0:
         read, fit_on = texts, None
         if context_texts is not None:  # each unit read with its context; each context counted once
             read = [f"{t} {c}" for t, c in zip(texts, context_texts, strict=True)]
             fit_on = sorted(set(context_texts))
         lexical = lexical_view(read, seed=seed, fit_on=fit_on)
         if lexical is not None:
-            space = np.hstack([unit_rows(space), options.lexical_weight * lexical])
-            notes.append(f", with the words' LSA view (weight {options.lexical_weight:g})")
+            space = np.hstack([space, lexical_weight * lexical])
+            notes.append(f", with the words' LSA view (weight {lexical_weight:g})")
+    if options.smooth_neighbors and len(space) > options.smooth_neighbors + 1:
+        near = nearest_neighbours(space, options.smooth_neighbors)
+        space = (space + space[near].mean(axis=1)) / 2
+        notes.append(f", each unit averaged with its {options.smooth_neighbors} nearest")
     return space, units, min_k, notes
 
 

@@ -117,30 +117,15 @@ def theme_keywords(
         calculate_probabilities=False,
     )
     try:
-        model.fit_transform(docs, embeddings=embeddings, y=labels)
+        assigned = np.asarray(model.fit_transform(docs, embeddings=embeddings, y=labels)[0])
     except ValueError:
         # Every text reduced to stop words (e.g. "yes", "no idea"): nothing to rank.
         return {t: [] for t in themes}
-    return {int(t): [w for w, _ in (model.get_topic(int(t)) or []) if w][:top_n] for t in themes}
-
-
-def theme_label(keywords: list[str], *, n_words: int = 3) -> str:
-    """A short readable label: the top keyphrases, a word already inside a kept phrase skipped."""
-    kept: list[str] = []
-    for word in keywords:
-        if any(word in k.split() or k in word.split() for k in kept):
-            # "waiting" after "waiting list" adds nothing; "waiting list" after "waiting"
-            # replaces it.
-            if " " in word:
-                at = next(i for i, k in enumerate(kept) if k in word.split())
-                kept = [
-                    word if i == at else k for i, k in enumerate(kept) if i == at or k not in word.split()
-                ]
-            continue
-        kept.append(word)
-        if len(kept) == n_words:
-            break
-    if not kept:
-        return "unlabelled"
-    label = ", ".join(kept[:n_words])
-    return label[0].upper() + label[1:]
+    # BERTopic renumbers topics by size, breaking ties its own way: find each theme's topic
+    # through its units (themes of equal size had swapped keywords before).
+    out = {}
+    for t in themes:
+        ids, counts = np.unique(assigned[labels == t], return_counts=True)
+        topic = int(ids[np.argmax(counts)])
+        out[int(t)] = [w for w, _ in (model.get_topic(topic) or []) if w][:top_n]
+    return out

@@ -1,4 +1,5 @@
-"""Stability of a theme partition across seeds: ARI between runs, per-theme best-match Jaccard."""
+"""Stability of a theme partition: ARI between fits (on the units they share), per-theme
+best-match Jaccard. A fit on a subsample marks the units it left out MISSING."""
 
 from __future__ import annotations
 
@@ -6,11 +7,15 @@ from itertools import combinations
 
 import numpy as np
 
+MISSING = -2  # a unit the fit did not see (not the same as unassigned, -1)
+
 
 def best_match_jaccard(reference: np.ndarray, other: np.ndarray) -> dict[int, float]:
     """For each theme of `reference`, the highest Jaccard overlap with any theme of `other`
-    (membership sets over the same units; unassigned units, -1, belong to no theme)."""
+    (membership sets over the units both saw; unassigned units, -1, belong to no theme)."""
     reference, other = np.asarray(reference), np.asarray(other)
+    shared = (reference != MISSING) & (other != MISSING)
+    reference, other = reference[shared], other[shared]
     out: dict[int, float] = {}
     other_ids = sorted(set(other.tolist()) - {-1})
     for t in sorted(set(reference.tolist()) - {-1}):
@@ -25,14 +30,19 @@ def best_match_jaccard(reference: np.ndarray, other: np.ndarray) -> dict[int, fl
     return out
 
 
-def stability_report(runs: list[np.ndarray], *, unstable_below: float) -> dict:
-    """ARI between every pair of runs; per theme of the first run, the mean best-match Jaccard
-    over the other runs, and whether that falls below `unstable_below`."""
+def _ari(a: np.ndarray, b: np.ndarray) -> float:
     from sklearn.metrics import adjusted_rand_score
 
+    shared = (a != MISSING) & (b != MISSING)
+    return float(adjusted_rand_score(a[shared], b[shared]))
+
+
+def stability_report(runs: list[np.ndarray], *, unstable_below: float) -> dict:
+    """ARI between every pair of runs (on shared units); per theme of the first run, the mean
+    best-match Jaccard over the other runs, and whether that falls below `unstable_below`."""
     if len(runs) < 2:
         return {"runs": len(runs), "ari_mean": None, "ari_min": None, "themes": {}}
-    aris = [float(adjusted_rand_score(a, b)) for a, b in combinations(runs, 2)]
+    aris = [_ari(np.asarray(a), np.asarray(b)) for a, b in combinations(runs, 2)]
     matches = [best_match_jaccard(runs[0], other) for other in runs[1:]]
     themes = {}
     for t in matches[0]:

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline.codebook import code_prototypes
+from pipeline.codings import human_segment_codes
+from pipeline.comparison import best_matching_codes
 from pipeline.config import Params, ThemesParams
 from pipeline.context import turn_means, turn_texts
 from pipeline.encoder import embed_with, read_embeddings
@@ -77,7 +79,25 @@ def summary(found: Discovery, n: int) -> dict:
         "stability_ari_mean": stab.get("ari_mean"),
         "stability_ari_min": stab.get("ari_min"),
         "unstable_themes": sum(t["unstable"] for t in stab.get("themes", {}).values()),
+        "representations": [
+            {k: (round(v, 4) if isinstance(v, float) else v) for k, v in c.items()} for c in found.candidates
+        ],
+        "representation_rule": "the words' view weight whose partition is steadiest across subsamples",
     }
+
+
+def _best_codes(
+    segments: pd.DataFrame, topics: np.ndarray, codings: pd.DataFrame | None, *, min_overlap: float
+) -> dict[int, dict] | None:
+    """Per theme, the reference (first) coder's best-matching code and its F1; None without codings."""
+    if codings is None or codings.empty:
+        return None
+    gold = human_segment_codes(segments, codings, min_overlap=min_overlap)
+    if gold.empty:
+        return None
+    coder = sorted(gold["coder"].unique())[0]
+    matches = best_matching_codes(topics, segments["segment_id"].tolist(), gold[gold["coder"] == coder])
+    return {t: m | {"coder": coder} for t, m in matches.items()}
 
 
 def run(
@@ -89,7 +109,10 @@ def run(
     cards: Path,
     metrics: Path,
     codebook=None,
+    codings: pd.DataFrame | None = None,
 ) -> dict:
+    """`codings` (human codings as offsets): each card then names the reference coder's code that
+    matches the theme best."""
     segments = read_table(segments_path, SEGMENTS)
     embeddings, _ = read_embeddings(embeddings_path, segments["segment_id"].tolist())
     context = turn_context(segments, embeddings, options=params.themes)
@@ -103,7 +126,11 @@ def run(
     )
     assignments = assignments_table(segments["segment_id"].tolist(), found)
     write_table(out, assignments, ASSIGNMENTS)
-    write_json(cards, theme_cards(segments, embeddings, assignments, found, n_quotes=params.themes.n_quotes))
+    best = _best_codes(segments, found.topics, codings, min_overlap=params.agreement.min_overlap)
+    cards_json = theme_cards(
+        segments, embeddings, assignments, found, n_quotes=params.themes.n_quotes, best_codes=best
+    )
+    write_json(cards, cards_json)
     figures = summary(found, len(segments))
     write_json(metrics, figures)
     return figures
