@@ -55,8 +55,9 @@ def _pipeline_inputs(units: data.Units, emb: np.ndarray, params):
 
 
 def fit(method: str, units: data.Units, emb: np.ndarray, params, *, full: bool = True) -> np.ndarray:
-    """Theme id per unit (-1: unassigned). `full`: the pipeline as the stage runs it (stability
-    runs, keywords, hierarchy); else only its partition (what subsample stability compares)."""
+    """Theme id per unit (-1: unassigned). `full`: the pipeline as the stage runs it (keywords,
+    labels, hierarchy); else only its partition, chosen as the stage chooses it (what subsample
+    stability compares)."""
     if method == "kmeans_true_k":
         from sklearn.cluster import KMeans
         from sklearn.preprocessing import normalize
@@ -83,19 +84,12 @@ def fit(method: str, units: data.Units, emb: np.ndarray, params, *, full: bool =
             context=ctx,
             context_texts=ctx_texts,
         ).topics
-    from pipeline.themes.cluster import partition
-    from pipeline.themes.discover import clustering_space
+    from pipeline.themes.discover import select_partition
 
-    space, n_units, min_k, _ = clustering_space(
-        units.texts,
-        emb,
-        options=params.themes,
-        seed=params.seed,
-        prototypes=None,
-        context=ctx,
-        context_texts=ctx_texts,
+    chosen, _ = select_partition(
+        units.texts, emb, options=params.themes, seed=params.seed, context=ctx, context_texts=ctx_texts
     )
-    return partition(space, options=params.themes, seed=params.seed, min_k=min_k, units=n_units)[0]
+    return chosen["topics"]
 
 
 def _subset(units: data.Units, keep: np.ndarray) -> data.Units:

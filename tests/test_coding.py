@@ -4,13 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.codebook import Code, Codebook, code_views
-from pipeline.coding.few_shot import FewShotCoder, coding_inputs, cross_fit
+from pipeline.codebook import Code, Codebook, code_prototypes, code_views
+from pipeline.coding.few_shot import NYSTROEM_COMPONENTS, FewShotCoder, coding_inputs, cross_fit
 from pipeline.coding.stage import read_training
-from pipeline.coding.zero_shot import calibrated_scores, zero_shot
+from pipeline.coding.zero_shot import calibrated_scores, code_scores, zero_shot
 from pipeline.config import CodingParams
 from pipeline.context import preceding_questions, with_turn_context
 from pipeline.errors import UserError
+from pipeline.vectors import unit_rows
 
 BOOK = Codebook(
     (
@@ -60,9 +61,22 @@ def test_zero_shot_rule_best_code_threshold_and_no_code():
     assert all(got[str(i)] == ["c"] for i in range(8, 12))
     assert not any(str(i) in got for i in range(12, 20))  # no code applies
     assert out["evidence"].str.startswith("zero-shot: nearest").all()
-    assert ((out["score"] > 0.5) & (out["score"] <= 1)).all()  # 0.5 = at the threshold
+    assert ((out["score"] >= 0) & (out["score"] <= 1)).all()
     strict = zero_shot(ids, emb, BOOK, embed=fake_embed, options=CodingParams(min_z=5.0))
     assert strict.empty
+
+
+def test_zero_shot_ranks_codes_by_a_score_comparable_across_codes():
+    rng = np.random.default_rng(0)
+    emb = unit_rows(rng.normal(size=(80, 4)) * [1.0, 0.3, 2.0, 1.0])  # codes spread unevenly
+    ids, protos, _, _ = code_prototypes(BOOK, embed=fake_embed)
+    raw = code_scores(emb, protos)
+    out = zero_shot([str(i) for i in range(80)], emb, BOOK, embed=fake_embed, options=CodingParams(min_z=-10))
+    top = out.sort_values("score", ascending=False, kind="stable").drop_duplicates("segment_id")
+    top = top.set_index("segment_id")["code"]
+    assert all(top[str(i)] == ids[int(raw[i].argmax())] for i in range(80))
+    # where ranking by per-code z-scores would have chosen another code
+    assert (calibrated_scores(raw).argmax(axis=1) != raw.argmax(axis=1)).any()
 
 
 def test_few_shot_single_label_uses_none_as_a_class():
@@ -99,6 +113,19 @@ def test_few_shot_multi_label_calibrates_a_threshold_per_code():
     assert set(out.loc[out["segment_id"] == "v", "code"]) & {"a", "b"} == {"a"}
     assert not set(out.loc[out["segment_id"] == "w", "code"]) & {"a", "b"}
     assert ((out["score"] >= 0.5) & (out["score"] < 1)).all()  # 0.5 at the calibrated threshold
+    # no n x n kernel: the model holds a fixed number of features per unit
+    assert coder.feature_map_.components_.shape[0] <= NYSTROEM_COMPONENTS
+
+
+def test_few_shot_memory_grows_linearly_with_the_coded_units():
+    rng = np.random.default_rng(0)
+    n = 3000  # an exact kernel would hold n x n = 9 million floats
+    texts = [f"unit {i} alpha" if i % 2 else f"unit {i} beta" for i in range(n)]
+    labels = [{"a", "c"} if i % 2 else {"b"} for i in range(n)]
+    emb = rng.normal(size=(n, 8))
+    coder = FewShotCoder(["a", "b", "c"], C=1).fit(texts, emb, labels)
+    assert coder.feature_map_.components_.shape == (NYSTROEM_COMPONENTS, 8)
+    assert not any(isinstance(v, np.ndarray) and v.size >= n * n for v in vars(coder).values())
 
 
 def test_few_shot_needs_two_classes():

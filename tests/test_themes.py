@@ -6,16 +6,18 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from pipeline.cards import exemplar_indices
+from pipeline.comparison import best_matching_codes
 from pipeline.config import ThemesParams
 from pipeline.errors import UserError
 from pipeline.themes import discover_themes, theme_cards
-from pipeline.themes.cluster import outlier_policy, rule_k
+from pipeline.themes.cluster import fewest_within, k_grid, outlier_policy, rule_k
 from pipeline.themes.discover import Discovery, guide, lexical_view, with_context
 from pipeline.themes.hierarchy import parent_themes
 from pipeline.themes.keywords import keyword_text
 from pipeline.themes.labels import theme_labels
 from pipeline.themes.stability import best_match_jaccard, stability_report
 from pipeline.themes.stage import turn_context
+from pipeline.vectors import nearest_neighbours
 
 WORDS = [
     "referral letter waiting list",
@@ -361,3 +363,43 @@ def test_words_separate_themes_the_embeddings_cannot():
     assert "LSA view (weight 2)" in with_words.mode and "LSA" not in without.mode
     with pytest.raises(UserError, match="context_texts"):
         discover_themes(texts, noise, options=opts, seed=0, context_texts=texts[:5])
+
+
+def test_the_grid_of_theme_counts_grows_with_the_units_and_has_no_fixed_cap():
+    grid = k_grid(3080, options=ThemesParams())
+    assert grid[0] == 8 and grid[-1] == 308 and 77 < grid[-1]  # banking77: 77 categories fit
+    assert all(b / a <= 1.4 for a, b in zip(grid, grid[1:], strict=False))
+    assert k_grid(3080, options=ThemesParams(max_themes=40))[-1] == 40
+    assert k_grid(30, options=ThemesParams()) == list(range(2, 11))  # a small corpus: 2 to units / 3
+
+
+def test_silhouette_tolerance_takes_the_fewest_themes_near_the_best():
+    curve = {8: 0.10, 16: 0.185, 32: 0.195, 64: 0.20}
+    assert fewest_within(curve, 0.9) == 16 and fewest_within(curve, 1.0) == 64
+    assert fewest_within({8: 0.073, 12: 0.072, 83: 0.078}, 0.9) == 8  # a flat curve: the fewest
+    assert fewest_within({4: -0.2, 8: -0.1}, 0.9) == 8  # nothing positive: the best
+
+
+def test_nearest_neighbours_are_exact_and_exclude_the_unit_itself():
+    x = np.random.default_rng(0).normal(size=(300, 5))
+    near = nearest_neighbours(x, 4, chunk=64)
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    sims = unit @ unit.T
+    np.fill_diagonal(sims, -np.inf)
+    assert (near == np.argsort(-sims, axis=1)[:, :4]).all()
+
+
+def test_the_steadiest_representation_is_chosen_and_reported():
+    texts, x, _ = _blobs()
+    found = discover_themes(texts, x, options=FAST.model_copy(update={"lexical_weights": (0.0, 0.6)}), seed=0)
+    tried = {c["lexical_weight"]: c["stability_ari"] for c in found.candidates}
+    assert set(tried) == {0.0, 0.6}
+    best = max(tried, key=lambda w: tried[w])
+    assert ("LSA view" in found.mode) == (best > 0)
+    assert found.stability["ari_mean"] == tried[best]
+
+
+def test_best_matching_code_per_theme():
+    gold = pd.DataFrame({"id": ["a", "b", "c", "d"], "code": ["x", "x", "y", "y"]})
+    best = best_matching_codes(np.array([0, 0, 1, -1]), ["a", "b", "c", "d"], gold)
+    assert best == {0: {"code": "x", "f1": 1.0}, 1: {"code": "y", "f1": round(2 / 3, 4)}}

@@ -17,8 +17,9 @@ codes by how spread their scores are and lost to the plain nearest prototype.
 are standardised: z = (score - mean_code) / sd_code. A unit gets its top code when that code's
 z reaches `coding.min_z`, and further codes (at most `coding.max_codes` in all) whose z also
 reaches `min_z` and whose score is within `coding.margin` of the top code's. "No code applies"
-when the top code's z is under `min_z`. The reported score is a logistic squash of z - min_z
-(0.5 at the threshold). Evidence: the codebook view (e.g. "example 2") nearest to the unit.
+when the top code's z is under `min_z`. The reported score is the comparable score mapped
+to [0, 1], so a unit's codes sort as they were ranked. Evidence: the codebook view (e.g.
+"example 2") nearest to the unit.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ def zero_shot(
         for j in chosen:
             cols = np.nonzero(owner == ids[j])[0]
             near = cols[int(np.argmax(view_sim[i, cols]))]
-            score = float(1 / (1 + np.exp(-(z[i, j] - options.min_z))))  # 0.5 at the threshold
+            score = float((1 + raw[i, j]) / 2)  # the comparable score, in [0, 1]
             rows.append(
                 (uid, ids[j], score, f"zero-shot: nearest {views[near][1]} ({view_sim[i, near]:.2f})")
             )

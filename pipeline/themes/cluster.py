@@ -103,9 +103,14 @@ def choose_k(
         fits[k] = labels
     if not scores:
         return np.zeros(len(z), dtype=int), scores
+    return fits[fewest_within(scores, tolerance)], scores
+
+
+def fewest_within(scores: dict[int, float], tolerance: float) -> int:
+    """The smallest k whose score reaches `tolerance` of the best score (the best, if not positive)."""
     best = max(scores.values())
     floor = tolerance * best if best > 0 else best
-    return fits[min(k for k, s in scores.items() if s >= floor)], scores
+    return min(k for k, s in scores.items() if s >= floor)
 
 
 def rule_k(units: int, *, lo: int, hi: int) -> int:

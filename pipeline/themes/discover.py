@@ -113,15 +113,15 @@ def discover_themes(
         raise UserError(f"context has shape {context.shape}, embeddings {embeddings.shape}")
     if context_texts is not None and len(context_texts) != n:
         raise UserError(f"context_texts has {len(context_texts)} rows for {n} texts")
-    inputs = {"prototypes": prototypes, "context": context, "context_texts": context_texts}
-    weights = dict.fromkeys(options.lexical_weights)
-    tried = [
-        candidate(texts, embeddings, options=options, seed=seed, lexical_weight=w, **inputs) for w in weights
-    ]
-    tried = [t for t in tried if t is not None]
-    if not tried:  # no weight asked for could be used: the words' view cannot be built here
-        tried = [candidate(texts, embeddings, options=options, seed=seed, lexical_weight=0.0, **inputs)]
-    chosen = max(tried, key=lambda t: t["stability_ari"] or 0.0)  # ties: the first
+    chosen, tried = select_partition(
+        texts,
+        embeddings,
+        options=options,
+        seed=seed,
+        prototypes=prototypes,
+        context=context,
+        context_texts=context_texts,
+    )
     topics = chosen["topics"]
     keywords = theme_keywords(
         texts,
@@ -160,6 +160,29 @@ def discover_themes(
         k_scores=chosen["scores"],
         candidates=[{k: t[k] for k in ("lexical_weight", "themes", "stability_ari")} for t in tried],
     )
+
+
+def select_partition(
+    texts: list[str],
+    embeddings: np.ndarray,
+    *,
+    options: ThemesParams,
+    seed: int,
+    prototypes: np.ndarray | None = None,
+    context: np.ndarray | None = None,
+    context_texts: list[str] | None = None,
+) -> tuple[dict, list[dict]]:
+    """(the chosen candidate, every candidate tried): one partition per weight of the words'
+    view, the steadiest across subsamples kept (steps 0-4; ties: the first)."""
+    inputs = {"prototypes": prototypes, "context": context, "context_texts": context_texts}
+    weights = dict.fromkeys(options.lexical_weights)
+    tried = [
+        candidate(texts, embeddings, options=options, seed=seed, lexical_weight=w, **inputs) for w in weights
+    ]
+    tried = [t for t in tried if t is not None]
+    if not tried:  # no weight asked for could be used: the words' view cannot be built here
+        tried = [candidate(texts, embeddings, options=options, seed=seed, lexical_weight=0.0, **inputs)]
+    return max(tried, key=lambda t: t["stability_ari"] or 0.0), tried
 
 
 def candidate(
