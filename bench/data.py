@@ -98,22 +98,11 @@ def _primary(codes: list[frozenset[str]], order: list[str]) -> list[str]:
 def prepare_demo(params: Params) -> Layout:
     """The demo study's ingest, deidentify and segment stages, run once into cache/bench/demo
     exactly as `dvc repro` runs them (again only when the segments are missing)."""
-    from pipeline import deid, ingest, segment
+    from pipeline.runner import prepare_segments
 
     lay = Layout(ROOT / "cache" / "bench" / "demo")
     if not lay.segments.exists():
-        study = SOURCES["demo"]
-        ingest.run(params, study=study, out=lay.turns, codings=lay.codings, metrics=lay.metric("ingest"))
-        deid.run(
-            params,
-            turns_path=lay.turns,
-            out=lay.deid_turns,
-            metrics=lay.metric("deid"),
-            key_store=lay.key_store,
-            study=study,
-        )
-        deid.write_scrubbed_codebook(study, lay.codebook, deid_params=params.deid)
-        segment.run(params, turns_path=lay.deid_turns, out=lay.segments, metrics=lay.metric("segment"))
+        prepare_segments(params, study=SOURCES["demo"], lay=lay)
     return lay
 
 

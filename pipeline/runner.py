@@ -9,7 +9,7 @@ from pipeline import report as report_stage
 from pipeline.config import Params
 from pipeline.layout import Layout
 
-__all__ = ["Layout", "run_all", "run_report"]
+__all__ = ["Layout", "prepare_segments", "run_all", "run_report"]
 from pipeline.codebook import read_codebook_json
 from pipeline.codings import codings_import_report, read_codings_table
 
@@ -17,20 +17,9 @@ from pipeline.codings import codings_import_report, read_codings_table
 def run_all(params: Params, *, study: Path, out: Path, progress: bool = False) -> Layout:
     """Every stage, in order, exactly as the DVC stages call them."""
     lay = Layout(out)
-    ingest.run(params, study=study, out=lay.turns, codings=lay.codings, metrics=lay.metric("ingest"))
-    deid.run(
-        params,
-        turns_path=lay.turns,
-        out=lay.deid_turns,
-        metrics=lay.metric("deid"),
-        key_store=lay.key_store,
-        study=study,
-        progress=progress,
-    )
-    deid.write_scrubbed_codebook(study, lay.codebook, deid_params=params.deid)  # part of the deid stage
+    prepare_segments(params, study=study, lay=lay, progress=progress)
     # from here on, no stage reads the study's codebook or codings: only these two outputs
     codebook, codings = read_codebook_json(lay.codebook), read_codings_table(lay.codings)
-    segment.run(params, turns_path=lay.deid_turns, out=lay.segments, metrics=lay.metric("segment"))
     embed.run(params, segments_path=lay.segments, out=lay.embeddings, progress=progress)
     themes.run(
         params,
@@ -66,6 +55,23 @@ def run_all(params: Params, *, study: Path, out: Path, progress: bool = False) -
     )
     run_report(params, study=study, lay=lay)
     return lay
+
+
+def prepare_segments(params: Params, *, study: Path, lay: Layout, progress: bool = False) -> None:
+    """The ingest, deidentify and segment stages: a study's pseudonymised segments under `lay`,
+    with its codings (offsets only) and scrubbed codebook, as `dvc repro` makes them."""
+    ingest.run(params, study=study, out=lay.turns, codings=lay.codings, metrics=lay.metric("ingest"))
+    deid.run(
+        params,
+        turns_path=lay.turns,
+        out=lay.deid_turns,
+        metrics=lay.metric("deid"),
+        key_store=lay.key_store,
+        study=study,
+        progress=progress,
+    )
+    deid.write_scrubbed_codebook(study, lay.codebook, deid_params=params.deid)  # part of the deid stage
+    segment.run(params, turns_path=lay.deid_turns, out=lay.segments, metrics=lay.metric("segment"))
 
 
 def run_report(

@@ -28,9 +28,9 @@ MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
 
 
 def _resolve(module: str, names: list[str]) -> set[str]:
-    """What `from module import names` loads: submodules where a name is one, else the module."""
-    found = {f"{module}.{n}" for n in names if f"{module}.{n}" in MODULES}
-    return found if len(found) == len(names) else found | {module}
+    """What `from module import names` loads: the module (a package's `__init__` runs first) and
+    the submodules among the names."""
+    return {module} | {f"{module}.{n}" for n in names if f"{module}.{n}" in MODULES}
 
 
 def imports(node: ast.AST, current: str) -> set[str]:

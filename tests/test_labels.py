@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import deid, ingest, segment
 from pipeline.config import ThemesParams, load_params
 from pipeline.deid.register import read_register
 from pipeline.encoder import embed_texts
 from pipeline.formats.taguette import read_taguette_db
 from pipeline.io import read_table
 from pipeline.layout import Layout
+from pipeline.runner import prepare_segments
 from pipeline.schemas import SEGMENTS
 from pipeline.themes import discover_themes
 from pipeline.themes.keywords import FILLERS
@@ -46,16 +46,7 @@ def _assert_rules(found, names: set[str]) -> None:
 def test_demo_labels_follow_the_rules_and_the_consent_theme_is_procedure(tmp_path):
     # the discover stage's input: the demo's pseudonymised segments, as `dvc repro` makes them
     study, lay, params = REPO / "data" / "demo", Layout(tmp_path), load_params(None)
-    ingest.run(params, study=study, out=lay.turns, codings=lay.codings, metrics=lay.metric("ingest"))
-    deid.run(
-        params,
-        turns_path=lay.turns,
-        out=lay.deid_turns,
-        metrics=lay.metric("deid"),
-        key_store=lay.key_store,
-        study=study,
-    )
-    segment.run(params, turns_path=lay.deid_turns, out=lay.segments, metrics=lay.metric("segment"))
+    prepare_segments(params, study=study, lay=lay)
     segments = read_table(lay.segments, SEGMENTS)
     found = _discover(segments["text"].tolist(), tmp_path)
     register = read_register(study / "register.yaml")

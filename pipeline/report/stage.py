@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+import pipeline.report.compare as compare
+import pipeline.report.figures as figures
 from pipeline import __version__
 from pipeline.codebook import Codebook, read_codebook_json
 from pipeline.codings import human_segment_codes, primary_codes, read_codings_table
@@ -31,7 +33,6 @@ from pipeline.config import Params
 from pipeline.encoder import read_embeddings
 from pipeline.io import read_json, read_table, write_text
 from pipeline.layout import metric_file
-from pipeline.report import compare, figures
 from pipeline.report.experiments import flatten_params
 from pipeline.report.exports import write_exports
 from pipeline.report.review import REVIEW_FILE, apply_review, load_review

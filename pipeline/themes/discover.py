@@ -191,22 +191,14 @@ def candidate(
     *,
     options: ThemesParams,
     seed: int,
-    prototypes: np.ndarray | None,
-    context: np.ndarray | None,
-    context_texts: list[str] | None,
     lexical_weight: float,
+    **inputs,
 ) -> dict | None:
     """One representation's partition and its stability across subsamples (steps 0-4); None
-    when the words' view asked for cannot be built (too few shared words)."""
+    when the words' view asked for cannot be built (too few shared words). `inputs`: the
+    prototypes, context and context texts of `clustering_space`."""
     space, units, min_k, notes = clustering_space(
-        texts,
-        embeddings,
-        options=options,
-        seed=seed,
-        prototypes=prototypes,
-        context=context,
-        context_texts=context_texts,
-        lexical_weight=lexical_weight,
+        texts, embeddings, options=options, seed=seed, lexical_weight=lexical_weight, **inputs
     )
     if lexical_weight > 0 and not any("words" in note for note in notes):
         return None
