@@ -18,6 +18,7 @@ def run(params: Params, *, segments_path: Path, out: Path, progress: bool = Fals
     meta = {
         "model": opts.model,
         "model_version": model_version(opts.model),
+        "precision": opts.precision,
         "segment_ids_sha256": ids_hash(segments["segment_id"].tolist()),
     }
     write_matrix(out, matrix, meta)

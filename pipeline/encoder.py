@@ -49,8 +49,13 @@ def read_embeddings(path: Path, segment_ids: list[str]) -> tuple[np.ndarray, dic
 
 
 @lru_cache(maxsize=2)
-def load_model(name: str):
-    """Load a sentence-transformers model from a packaged name or a local folder (no downloads)."""
+def load_model(name: str, precision: str = "float64"):
+    """Load a sentence-transformers model from a packaged name or a local folder (no downloads).
+
+    float64 makes every embedding the same to the bit whatever else is in its batch and however
+    many threads run (float32 kernels sum in an order that depends on both: differences of
+    1e-7 that move themes); it is rounded to float32 when stored."""
+    import torch
     from sentence_transformers import SentenceTransformer
 
     if name in PACKAGED_MODELS:
@@ -63,38 +68,48 @@ def load_model(name: str):
             raise UserError(
                 f"params embed.model: '{name}' is neither a packaged model ({known}) nor a local model folder"
             )
-    return SentenceTransformer(str(path), device="cpu")
+    model = SentenceTransformer(str(path), device="cpu")
+    return model.to(torch.float64) if precision == "float64" else model
 
 
 def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _cache_file(cache_dir: Path, model: str) -> Path:
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{model}-{model_version(model)}")
+def _cache_file(cache_dir: Path, model: str, precision: str) -> Path:
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{model}-{model_version(model)}-{precision}")
     return cache_dir / f"{slug}.npz"
 
 
 def embed_texts(
-    texts: list[str], *, model: str, batch_size: int, cache_dir: Path | None, progress: bool = False
+    texts: list[str],
+    *,
+    model: str,
+    batch_size: int,
+    cache_dir: Path | None,
+    precision: str = "float64",
+    progress: bool = False,
 ) -> np.ndarray:
-    """Unit-normalised embeddings, one row per text; only texts not in the cache are encoded."""
+    """Unit-normalised float32 embeddings, one row per text; only texts not in the cache are
+    encoded. With float64 (the default) a text's row does not depend on the other texts, on
+    the batch size or on the thread count, so a cache hit equals a fresh encoding."""
     hashes = [text_hash(t) for t in texts]
     cached: dict[str, np.ndarray] = {}
-    cache_path = _cache_file(cache_dir, model) if cache_dir else None
+    cache_path = _cache_file(cache_dir, model, precision) if cache_dir else None
     if cache_path and cache_path.exists():
         with np.load(cache_path, allow_pickle=False) as data:
             cached = dict(zip(data["hashes"].tolist(), data["vectors"], strict=True))
     todo = sorted({h: t for h, t in zip(hashes, texts, strict=True) if h not in cached}.items())
     if todo:
-        encoder = load_model(model)
+        encoder = load_model(model, precision)
         vectors = encoder.encode(
             [t for _, t in todo],
             batch_size=batch_size,
             normalize_embeddings=True,
             show_progress_bar=progress,
-            convert_to_numpy=True,
+            convert_to_tensor=True,
         )
+        vectors = vectors.float().cpu().numpy()
         cached.update({h: v for (h, _), v in zip(todo, vectors, strict=True)})
         if cache_path:
             with atomic_path(cache_path) as tmp:
@@ -112,5 +127,6 @@ def embed_with(texts: list[str], *, options: EmbedParams, progress: bool = False
         model=options.model,
         batch_size=options.batch_size,
         cache_dir=Path(options.cache_dir),
+        precision=options.precision,
         progress=progress,
     )

@@ -35,3 +35,23 @@ def test_embeddings_must_belong_to_the_segments(tmp_path):
     write_matrix(path, np.eye(2, dtype=np.float32), {"segment_ids_sha256": "not-these"})
     with pytest.raises(UserError, match="other segments"):
         read_embeddings(path, ["a", "b"])
+
+
+def test_embeddings_are_the_same_bits_whatever_the_batch_or_thread_count():
+    import torch
+
+    words = "the referral came through our health visitor after a long wait for support".split()
+    texts = [" ".join(words[: 3 + i % 11]) + f" number {i}" for i in range(40)]
+
+    def encode(batch: list[str], *, threads: int, batch_size: int) -> np.ndarray:
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            return embed_texts(batch, model="all-MiniLM-L6-v2", batch_size=batch_size, cache_dir=None)
+        finally:
+            torch.set_num_threads(before)
+
+    reference = encode(texts, threads=2, batch_size=16)
+    assert np.array_equal(encode(texts, threads=1, batch_size=16), reference)
+    assert np.array_equal(encode(texts[::-1], threads=2, batch_size=5)[::-1], reference)
+    assert np.array_equal(encode(texts[7:9], threads=1, batch_size=1), reference[7:9])

@@ -16,7 +16,7 @@ re-running discovery. Writes:
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+import json
 from importlib import metadata
 from pathlib import Path
 
@@ -149,7 +149,8 @@ def _summary_context(metrics: dict, cards: dict, groups: list[str], theme: np.nd
     """The report's header figures: the study, the stages' counts and the reviewed themes."""
     return {
         "study_name": metrics["ingest"].get("study", ""),
-        "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        # no wall-clock time: the same inputs give the same report, byte for byte
+        "results_digest": hashlib.sha256(json.dumps(metrics, sort_keys=True).encode()).hexdigest()[:12],
         "version": __version__,
         "ingest": metrics["ingest"],
         "deid": metrics["deid"],
@@ -239,6 +240,7 @@ def run(
         **_summary_context(metrics, cards, groups, theme),
         "review": [d.to_dict() for d in review.decisions],
         "review_path": str(review_path),
+        "review_exists": review_path.is_file(),
         "params": _param_rows(params),
         "models": _models(params, emb_meta),
         "hashes": [(str(p), file_digest(p), p.stat().st_size) for p in hashed if p.exists()],
