@@ -63,7 +63,7 @@ def _command(func):
         try:
             result = func(*args, **kwargs)
         except UserError as e:
-            typer.echo(f"error: {e}", err=True)
+            typer.echo("error: " + " ".join(str(e).splitlines()), err=True)  # always one line
             raise typer.Exit(2) from None
         if result is not None and not quiet:
             typer.echo(json.dumps(result, default=str)[:2000], err=True)
@@ -126,6 +126,12 @@ def deidentify(
         Path | None,
         typer.Option(help="Write the study's codebook, identifiers scrubbed, here (JSON; needs --study)."),
     ] = None,
+    codings_in: Annotated[
+        Path | None, typer.Option(help="The ingest stage's codings (.parquet), to rename their ids.")
+    ] = None,
+    codings_out: Annotated[
+        Path | None, typer.Option(help="The codings under the pseudonymised ids (.parquet).")
+    ] = None,
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
     quiet: QuietOpt = False,
@@ -157,6 +163,8 @@ def deidentify(
             study=study,
             register=register,
             allow=allow,
+            codings_in=codings_in,
+            codings_out=codings_out,
             progress=not quiet,
         )
         if codebook_out is not None:

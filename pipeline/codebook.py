@@ -56,11 +56,11 @@ def codebook_from_mapping(data: object, path: Path) -> Codebook:
     codes = []
     for i, item in enumerate(data["codes"]):
         where = f"{path}: codes[{i}]"
-        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not item["id"].strip():
             raise UserError(f"{where}: expected a mapping with an 'id' string")
-        unknown = set(item) - allowed
+        unknown = sorted(str(k) for k in set(item) - allowed)
         if unknown:
-            raise UserError(f"{where}: unknown key '{sorted(unknown)[0]}'")
+            raise UserError(f"{where}: unknown key '{unknown[0]}' (allowed: {', '.join(sorted(allowed))})")
         examples = item.get("examples") or []
         if not isinstance(examples, list):
             raise UserError(f"{where}: 'examples' must be a list of quotes")

@@ -28,8 +28,13 @@ class Layout:
         return self.root / "outputs" / "turns.parquet"
 
     @property
+    def codings_ingested(self) -> Path:
+        """Human codings as ingest imported them: offsets, under the study's own ids."""
+        return self.root / "outputs" / "codings_ingested.parquet"
+
+    @property
     def codings(self) -> Path:
-        """Human codings as offsets into the transcripts (no text), imported by ingest."""
+        """Human codings as offsets into the transcripts (no text), under the ids deidentify gave."""
         return self.root / "outputs" / "codings.parquet"
 
     @property

@@ -60,7 +60,9 @@ def run_all(params: Params, *, study: Path, out: Path, progress: bool = False) -
 def prepare_segments(params: Params, *, study: Path, lay: Layout, progress: bool = False) -> None:
     """The ingest, deidentify and segment stages: a study's pseudonymised segments under `lay`,
     with its codings (offsets only) and scrubbed codebook, as `dvc repro` makes them."""
-    ingest.run(params, study=study, out=lay.turns, codings=lay.codings, metrics=lay.metric("ingest"))
+    ingest.run(
+        params, study=study, out=lay.turns, codings=lay.codings_ingested, metrics=lay.metric("ingest")
+    )
     deid.run(
         params,
         turns_path=lay.turns,
@@ -68,6 +70,8 @@ def prepare_segments(params: Params, *, study: Path, lay: Layout, progress: bool
         metrics=lay.metric("deid"),
         key_store=lay.key_store,
         study=study,
+        codings_in=lay.codings_ingested,
+        codings_out=lay.codings,
         progress=progress,
     )
     deid.write_scrubbed_codebook(study, lay.codebook, deid_params=params.deid)  # part of the deid stage

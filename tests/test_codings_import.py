@@ -243,7 +243,7 @@ def test_stage_commands_give_one_line_errors(tmp_path, study):
 @pytest.mark.parametrize(
     "content, message",
     [
-        (b"\xff\xfe{", "not UTF-8 text"),
+        (b"\xff\xfe{", "not valid UTF-16-LE text"),  # a BOM says UTF-16
         (b'{"codes": [{"id": "a", "parent": ["x"]}]}', "codes[0]: 'parent' must be text"),
         (b'{"codes": [{"id": "a", "name": {"x": 1}}]}', "codes[0]: 'name' must be text"),
         (b'{"codes": [{"id": "a", "examples": [["q"]]}]}', "'examples' must be a list of quotes"),

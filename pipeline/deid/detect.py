@@ -17,6 +17,7 @@ from pathlib import Path
 from pipeline.config import DeidParams
 from pipeline.deid.gazetteer import ORG_HEADS, gazetteer_spans
 from pipeline.deid.lexicon import first_names, is_common_word
+from pipeline.deid.ner import ner_spans
 from pipeline.deid.register import Register, read_allow, read_register, register_pattern, register_spans
 from pipeline.deid.rules import TITLES, rule_spans
 from pipeline.deid.spans import Span, merge_overlaps
@@ -121,25 +122,33 @@ class Detector:
         self._names_re = _word_pattern(known_names, ignore_case=False)
         self.allow = allow
 
-    def first_pass(self, text: str, scan: str, doc) -> list[Span]:
+    def first_pass(self, text: str, scan: str, ner: list[Span]) -> list[Span]:
         """Every recognizer over one text; `scan` is the text as capitalisation-based
-        recognizers and NER read it (title case when the text is in capitals)."""
-        spans = _spacy_spans(doc, self.entity_labels)
+        recognizers read it (title case when the text is in capitals), `ner` the spaCy
+        entities found in `scan` (see `pipeline.deid.ner`)."""
+        spans = list(ner)
         spans += rule_spans(text)
         spans += gazetteer_spans(scan)
         spans += register_spans(text, self.register, self._register_re)
         spans += _known_name_spans(text, self._names_re)
         return spans
 
+    def rules_only(self, text: str) -> list[Span]:
+        """The pattern rules and the register over one short text, without NER (which reads
+        a bare id such as "T04" as an organisation): for ids and file names."""
+        spans = rule_spans(text) + register_spans(text, self.register, self._register_re)
+        return self._allowed_removed(text, merge_overlaps(spans, text))
+
     def detect_many(self, texts: list[str], *, progress: bool = False) -> list[list[Span]]:
         from tqdm import tqdm
 
         scans = [_caps_normalised(t) if _mostly_upper(t) else t for t in texts]
-        docs = self.nlp.pipe(scans, batch_size=64)
+        # long texts are read in bounded windows (spaCy refuses over 1M characters: E088)
+        ner = ner_spans(self.nlp, scans, lambda doc: _spacy_spans(doc, self.entity_labels))
         found = [
-            self.first_pass(text, scan, doc)
-            for text, scan, doc in tqdm(
-                zip(texts, scans, docs, strict=True),
+            self.first_pass(text, scan, spans)
+            for text, scan, spans in tqdm(
+                zip(texts, scans, ner, strict=True),
                 total=len(texts),
                 disable=not progress,
                 desc="de-identifying",

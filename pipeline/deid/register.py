@@ -25,6 +25,7 @@ from pipeline.io import read_yaml
 
 SECTIONS = {"people": "PERSON", "places": "PLACE", "services": "SERVICE", "titles": "JOB_TITLE"}
 _ROLE = re.compile(r"^[a-z][a-z_]{0,30}$")
+MAX_TERM = 200  # characters in a register name or alias (each becomes part of one regex)
 
 
 @dataclass(frozen=True)
@@ -77,12 +78,14 @@ def read_register(path: Path) -> Register:
                 or not item["name"].strip()
             ):
                 raise UserError(f"{where}: expected a name or a mapping with name, aliases, role")
-            unknown = set(item) - {"name", "aliases", "role"}
+            unknown = sorted(str(k) for k in set(item) - {"name", "aliases", "role"})
             if unknown:
-                raise UserError(f"{where}: unknown key '{sorted(unknown)[0]}' (allowed: name, aliases, role)")
+                raise UserError(f"{where}: unknown key '{unknown[0]}' (allowed: name, aliases, role)")
             aliases = item.get("aliases") or []
             if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip() for a in aliases):
                 raise UserError(f"{where}: 'aliases' must be a list of names")
+            if max(len(n) for n in (item["name"], *aliases)) > MAX_TERM:
+                raise UserError(f"{where}: a name or alias longer than {MAX_TERM} characters")
             role = item.get("role")
             if role is not None and not (isinstance(role, str) and _ROLE.match(role)):
                 raise UserError(f"{where}: 'role' must be a lower-case word such as parent or staff")

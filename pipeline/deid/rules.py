@@ -75,6 +75,7 @@ _DATE = re.compile(
     rf"|\b{_MONTH}\s+(?:the\s+)?{_DAY}\b(?:,?\s+{_YEAR}\b)?"  # March 3rd, 2024
     rf"|\b{_MONTH}\s+{_YEAR}\b"  # March 2027
     r"|\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?\b"  # 2024-03-03 12:20:39
+    r"|(?<!\d)(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(?!\d)"  # 20211130, as in file names
     r"|\b\d{1,2}[/.-]\d{1,2}[/.-](?:\d{4}|\d{2})\b"  # 03/03/2024
     r"|\b(?i:monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?\b"
     rf"|\b{_YEAR}\b"  # a year on its own

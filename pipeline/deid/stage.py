@@ -14,11 +14,13 @@ from pipeline.config import Params
 from pipeline.deid.detect import study_detector
 from pipeline.deid.gate import deidentify_corpus, gate_error
 from pipeline.deid.keystore import load_key, read_store, write_store
+from pipeline.deid.metadata import rename_ids
 from pipeline.deid.pseudonymise import Pseudonymised
 from pipeline.errors import UserError
 from pipeline.io import read_table, write_csv, write_json, write_table, write_text
 from pipeline.offsets import replacement_bounds
-from pipeline.schemas import DEID_TURNS, TURNS
+from pipeline.schemas import CODINGS, DEID_TURNS, TURNS
+from pipeline.study import load_study_info
 
 
 def _key_payload(result: Pseudonymised, texts: list[str], keys: list[str]) -> dict:
@@ -59,6 +61,11 @@ def _metrics(result: Pseudonymised, groups: list[str], rounds: int) -> dict:
     }
 
 
+def _per_group(turns: pd.DataFrame) -> dict[str, int]:
+    counts = turns.drop_duplicates("transcript_id")["group"].value_counts().sort_index()
+    return {str(g): int(c) for g, c in counts.items()}
+
+
 def run(
     params: Params,
     *,
@@ -69,29 +76,53 @@ def run(
     study: Path | None = None,
     register: Path | None = None,
     allow: Path | None = None,
+    codings_in: Path | None = None,
+    codings_out: Path | None = None,
     progress: bool = False,
 ) -> dict:
+    """De-identify the turns and the study's own words (`pipeline.deid.metadata`) in one corpus;
+    write the turns, and the ingested codings (`codings_in` -> `codings_out`), under the
+    pseudonymised ids."""
     turns = read_table(turns_path, TURNS)
     speakers = turns.loc[turns["role"] == "participant", "speaker"].unique().tolist()
     detector, reg = study_detector(
         params.deid, study=study, register=register, allow=allow, speakers=speakers
     )
-    texts = turns["text"].tolist()
-    keys = [f"{t}:{n}" for t, n in zip(turns["transcript_id"], turns["turn_id"], strict=True)]
+    info = load_study_info(study) if study is not None else None
+    texts, n = turns["text"].tolist(), len(turns)
+    texts += [info.name, info.description] if info else ["", ""]  # study.yaml, checked like the turns
     result, leaks, rounds = deidentify_corpus(
         texts, detector=detector, register=reg, options=params.deid, progress=progress
     )
     if leaks:
-        raise gate_error(
-            leaks, [f"{t} turn {n}" for t, n in zip(turns["transcript_id"], turns["turn_id"], strict=True)]
-        )
+        where = [f"{t} turn {k}" for t, k in zip(turns["transcript_id"], turns["turn_id"], strict=True)]
+        raise gate_error(leaks, [*where, "study.yaml name", "study.yaml description"])
+    names = rename_ids(
+        turns,
+        name=result.texts[n],
+        description=result.texts[n + 1],
+        entities=[(e.placeholder, e.surfaces) for e in result.entities],
+        detect=detector.rules_only,
+    )
+    deid = names.apply(turns.drop(columns=["speaker"]))
+    keys = [f"{t}:{k}" for t, k in zip(deid["transcript_id"], deid["turn_id"], strict=True)]
+    keys += ["study:name", "study:description"]
     key = load_key(Path(params.deid.key_file), create=True)
-    write_store(key_store, _key_payload(result, texts, keys), key=key)
-    deid = turns.drop(columns=["speaker"]).copy()
-    deid["text"] = result.texts
-    deid["spans"] = [json.dumps(s) for s in result.spans]
+    write_store(key_store, {**_key_payload(result, texts, keys), "renamed": names.maps}, key=key)
+    deid["text"] = result.texts[:n]
+    deid["spans"] = [json.dumps(s) for s in result.spans[:n]]
     write_table(out, deid, DEID_TURNS)
-    counts = _metrics(result, turns["transcript_id"].tolist(), rounds)
+    if codings_in is not None and codings_out is not None:
+        write_table(codings_out, names.apply(read_table(codings_in, CODINGS)), CODINGS)
+    groups = deid["transcript_id"].tolist() + ["(study.yaml)"] * 2
+    counts = {
+        "study": names.name,
+        "study_description": names.description,
+        **_metrics(result, groups, rounds),
+        "renamed": names.counts(),
+        # transcripts (survey: answers) per group, under the groups' checked names
+        "groups": _per_group(deid),
+    }
     write_json(metrics, counts)
     return counts
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -225,6 +226,41 @@ def write_project_qdpx(
                 )
 
 
+# An archive is refused before anything is inflated when a member we would read is larger
+# than this, or inflates more than MAX_RATIO times (a "zip bomb"); so is one with more members.
+MAX_MEMBER_BYTES = 256 * 1024 * 1024
+MAX_RATIO = 200
+MAX_MEMBERS = 100_000
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    ValueError,
+    NotImplementedError,
+    RuntimeError,
+)
+
+
+def _read_member(z: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> bytes:
+    """One member's bytes, refused (one-line UserError) when its declared size or ratio says
+    zip bomb, when it inflates past its declared size, or when it is corrupt or encrypted."""
+    size, packed = info.file_size, max(info.compress_size, 1)
+    if size > MAX_MEMBER_BYTES or (size > 1024 * 1024 and size / packed > MAX_RATIO):
+        raise UserError(
+            f"{where}: archive member '{info.filename}' would inflate to {size} bytes "
+            f"({size // packed}x): refused (zip bomb?)"
+        )
+    try:
+        with z.open(info) as f:
+            data = f.read(size + 1)
+    except _ZIP_ERRORS as e:
+        raise UserError(f"{where}: archive member '{info.filename}' is corrupt ({type(e).__name__})") from e
+    if len(data) > size:
+        raise UserError(f"{where}: archive member '{info.filename}' is larger than its header says: refused")
+    return data
+
+
 def _read_source_text(z: zipfile.ZipFile, ts: ET.Element, where: str) -> str:
     content = ts.find(f"{{{PROJECT_NS}}}PlainTextContent")
     if content is not None:
@@ -233,12 +269,12 @@ def _read_source_text(z: zipfile.ZipFile, ts: ET.Element, where: str) -> str:
     if not ref:
         raise UserError(f"{where}: TextSource '{ts.get('name')}' has neither text nor a plainTextPath")
     name = ref.removeprefix("internal://")
-    by_lower = {n.lower(): n for n in z.namelist()}
+    by_lower = {i.filename.lower(): i for i in z.infolist()}
     member = by_lower.get(f"sources/{name}".lower())
     if member is None:
         raise UserError(f"{where}: source file '{name}' named by '{ts.get('name')}' is not in the archive")
     try:
-        return z.read(member).decode("utf-8-sig")
+        return _read_member(z, member, where).decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise UserError(f"{where}: source file '{name}' is not UTF-8 text") from e
 
@@ -248,14 +284,21 @@ def _open_project(path: Path) -> tuple[zipfile.ZipFile, ET.Element]:
         raise UserError(f"{path}: project file not found")
     try:
         z = zipfile.ZipFile(path)
-    except zipfile.BadZipFile as e:
-        raise UserError(f"{path}: not a .qdpx (zip) archive") from e
-    qde = next((n for n in z.namelist() if n.lower().endswith(".qde")), None)
-    if qde is None:
-        raise UserError(f"{path}: no project.qde in the archive")
-    root = parse_xml(z.read(qde), f"{path}:{qde}")
-    if root.tag != f"{{{PROJECT_NS}}}Project":
-        raise UserError(f"{path}: expected a REFI-QDA Project (namespace {PROJECT_NS})")
+        infos = z.infolist()
+    except _ZIP_ERRORS as e:
+        raise UserError(f"{path}: not a .qdpx (zip) archive, or a truncated one") from e
+    try:
+        if len(infos) > MAX_MEMBERS:
+            raise UserError(f"{path}: {len(infos)} archive members: refused (at most {MAX_MEMBERS})")
+        qde = next((i for i in infos if i.filename.lower().endswith(".qde")), None)
+        if qde is None:
+            raise UserError(f"{path}: no project.qde in the archive")
+        root = parse_xml(_read_member(z, qde, str(path)), f"{path}:{qde.filename}")
+        if root.tag != f"{{{PROJECT_NS}}}Project":
+            raise UserError(f"{path}: expected a REFI-QDA Project (namespace {PROJECT_NS})")
+    except UserError:
+        z.close()
+        raise
     return z, root
 
 
@@ -270,7 +313,7 @@ def read_project_qdpx(path: Path) -> tuple[Codebook, pd.DataFrame, dict[str, str
             for u in root.iter(f"{p}User")
         }
         cb_el = root.find(f"{p}CodeBook/{p}Codes")
-        codebook, guid_to_id = (Codebook(), {}) if cb_el is None else read_codes(cb_el, PROJECT_NS)
+        codebook, guid_to_id = (Codebook(), {}) if cb_el is None else read_codes(cb_el, PROJECT_NS, str(path))
         sources: dict[str, str] = {}
         rows = []
         for ts in root.iter(f"{p}TextSource"):

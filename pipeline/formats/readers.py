@@ -67,4 +67,28 @@ def read_codings_file(path: Path):
         return book, codings, texts, counts
     if path.name in TAGUETTE_EXPORTS:
         return None, read_taguette_csv(path), None, None
-    return None, read_csv(path, tuple(CODINGS.names)), None, None
+    return None, _codings_csv(path), None, None
+
+
+def _codings_csv(path: Path):
+    """codings.csv: transcript_id, coder, code, start, end (character offsets); or, in a survey,
+    id, coder, code[, start, end], where a row without offsets codes its whole answer (start
+    "0", end "" for the importer to fill in)."""
+    df = read_csv(path, ())
+    survey = "transcript_id" not in df.columns and "id" in df.columns
+    if survey:
+        df = df.rename(columns={"id": "transcript_id"})
+    has_offsets = [c in df.columns for c in ("start", "end")]
+    if survey and not any(has_offsets):
+        df = df.assign(start="0", end="")
+    elif any(has_offsets) and not all(has_offsets):
+        raise UserError(
+            f"{path}: has only one of 'start' and 'end'; give both, or neither to code whole answers"
+        )
+    missing = [c for c in CODINGS.names if c not in df.columns]
+    if missing:
+        raise UserError(
+            f"{path}: missing column(s) {', '.join(missing)}; expected transcript_id, coder, code, start, "
+            "end (a survey's: id, coder, code[, start, end])"
+        )
+    return df

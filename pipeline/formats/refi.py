@@ -68,8 +68,12 @@ def _parse_description(text: str, *, name: str) -> dict:
             fields["exclude"] = para[len("Exclude: ") :]
         elif para.startswith("Examples:\n"):
             try:
-                fields["examples"] = tuple(json.loads(x) for x in para.split("\n")[1:] if x.strip())
-            except json.JSONDecodeError:
+                examples = tuple(json.loads(x) for x in para.split("\n")[1:] if x.strip())
+            except (json.JSONDecodeError, RecursionError):
+                examples = None
+            if examples is not None and all(isinstance(x, str) for x in examples):
+                fields["examples"] = examples
+            else:
                 fields["definition"].append(para)  # someone else's text that happens to start so
         elif para.startswith("Code id: ") and "\n" not in para:
             fields["code_id"] = para[len("Code id: ") :].strip()
@@ -140,8 +144,9 @@ def code_elements(parent: ET.Element, ns: str, codebook: Codebook, *, study: str
         add(codes, root)
 
 
-def read_codes(codes_el: ET.Element, ns: str) -> tuple[Codebook, dict[str, str]]:
-    """Codes in document order (parents before children) and a guid -> code id map."""
+def read_codes(codes_el: ET.Element, ns: str, where: str = "codebook") -> tuple[Codebook, dict[str, str]]:
+    """Codes in document order (parents before children) and a guid -> code id map; `where`
+    (the file) begins every error message."""
     out: list[Code] = []
     guid_to_id: dict[str, str] = {}
 
@@ -149,6 +154,8 @@ def read_codes(codes_el: ET.Element, ns: str) -> tuple[Codebook, dict[str, str]]
         name = el.get("name") or ""
         desc_el = el.find(f"{{{ns}}}Description")
         f = _parse_description(desc_el.text or "" if desc_el is not None else "", name=name)
+        if not f["code_id"].strip():
+            raise UserError(f"{where}: a Code has no name (expected a name attribute)")
         guid_to_id[(el.get("guid") or "").strip("{}").lower()] = f["code_id"]
         out.append(
             Code(
@@ -164,12 +171,16 @@ def read_codes(codes_el: ET.Element, ns: str) -> tuple[Codebook, dict[str, str]]
         for child in el.findall(f"{{{ns}}}Code"):
             walk(child, f["code_id"])
 
-    for el in codes_el.findall(f"{{{ns}}}Code"):
-        walk(el, None)
-    ids = [c.code_id for c in out]
-    if len(set(ids)) != len(ids):
-        dup = next(i for i in ids if ids.count(i) > 1)
-        raise UserError(f"codebook: two codes share the id or name '{dup}'")
+    try:
+        for el in codes_el.findall(f"{{{ns}}}Code"):
+            walk(el, None)
+    except RecursionError as e:
+        raise UserError(f"{where}: codes nested too deeply") from e
+    seen: set[str] = set()
+    for code_id in (c.code_id for c in out):
+        if code_id in seen:
+            raise UserError(f"{where}: two codes share the id or name '{code_id}'")
+        seen.add(code_id)
     return Codebook(tuple(out)), guid_to_id
 
 
@@ -194,10 +205,21 @@ def write_codebook_qdc(codebook: Codebook, path: Path, *, study: str) -> None:
 
 
 def parse_xml(data: bytes, where: str) -> ET.Element:
+    """A user's XML document; DTDs and entities (external entities, "billion laughs") are
+    refused, as is anything not well-formed: a one-line UserError naming `where`."""
+    from defusedxml import DefusedXmlException
+    from defusedxml.ElementTree import fromstring
+
     try:
-        return ET.fromstring(data)
+        return fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except ET.ParseError as e:
         raise UserError(f"{where}: not valid XML (line {e.position[0]})") from e
+    except DefusedXmlException as e:
+        raise UserError(
+            f"{where}: XML with a DTD or entities is refused (expected plain REFI-QDA XML)"
+        ) from e
+    except (RecursionError, ValueError) as e:
+        raise UserError(f"{where}: not readable XML ({type(e).__name__})") from e
 
 
 def read_codebook_qdc(path: Path) -> Codebook:
@@ -210,7 +232,4 @@ def read_codebook_qdc(path: Path) -> Codebook:
     codes_el = root.find(f"{{{CODEBOOK_NS}}}Codes")
     if codes_el is None:
         raise UserError(f"{path}: the codebook has no Codes element")
-    try:
-        return read_codes(codes_el, CODEBOOK_NS)[0]
-    except UserError as e:
-        raise UserError(f"{path}: {e}") from e
+    return read_codes(codes_el, CODEBOOK_NS, str(path))[0]

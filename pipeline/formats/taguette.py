@@ -58,7 +58,7 @@ def read_taguette_db(
     if not path.exists():
         raise UserError(f"{path}: Taguette database not found")
     try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         try:
             projects = [r[0] for r in con.execute("SELECT id FROM projects ORDER BY id")]
             if project_id is None:
@@ -74,7 +74,7 @@ def read_taguette_db(
                 "SELECT id, name, contents FROM documents WHERE project_id = ? ORDER BY id", (project_id,)
             ).fetchall()
             highlights = con.execute(
-                "SELECT h.id, h.document_id, h.start_offset, h.end_offset, t.path "
+                "SELECT h.id, d.id, h.start_offset, h.end_offset, t.path "
                 "FROM highlights h JOIN documents d ON d.id = h.document_id "
                 "LEFT JOIN highlight_tags ht ON ht.highlight_id = h.id "
                 "LEFT JOIN tags t ON t.id = ht.tag_id "
@@ -83,18 +83,41 @@ def read_taguette_db(
             ).fetchall()
         finally:
             con.close()
-    except sqlite3.DatabaseError as e:
-        raise UserError(f"{path}: not a readable Taguette database ({e})") from e
+    except (sqlite3.Error, ValueError, OverflowError) as e:
+        reason = " ".join(str(e).split())[:200]
+        raise UserError(f"{path}: not a readable Taguette database ({reason})") from e
+    return _project_contents(path, tags, docs, highlights, coder=coder)
 
-    codebook = Codebook(tuple(Code(code_id=p, name=p, definition=d or "") for _, p, d in tags))
+
+def _text(value: object, what: str, path: Path) -> str:
+    """A text column of the database (SQLite keeps whatever type was stored)."""
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        raise UserError(f"{path}: a {what} holds binary data, expected text")
+    return str(value)
+
+
+def _project_contents(path: Path, tags: list, docs: list, highlights: list, *, coder: str):
+    """(codebook, codings, texts, counts) from the rows of one project's tables."""
+    codebook = Codebook(
+        tuple(
+            Code(
+                code_id=_text(p, "tag path", path),
+                name=_text(p, "tag path", path),
+                definition=_text(d, "tag description", path),
+            )
+            for _, p, d in tags
+        )
+    )
     texts: dict[str, str] = {}
     tables: dict[int, list[int]] = {}
     names: dict[int, str] = {}
     for doc_id, name, contents in docs:
-        tid = document_id_from_name(name)
+        tid = document_id_from_name(_text(name, "document name", path))
         if tid in texts:
             raise UserError(f"{path}: two documents named '{tid}'; rename one in Taguette")
-        texts[tid] = html_to_text(contents)
+        texts[tid] = html_to_text(_text(contents, "document", path))
         tables[doc_id] = byte_to_char_offsets(texts[tid])
         names[doc_id] = tid
     rows, untagged, bad_offsets = [], 0, 0
@@ -103,10 +126,13 @@ def read_taguette_db(
         if tag is None:
             untagged += 1
             continue
-        if not (0 <= start < end < len(table)) or _splits_char(table, start) or _splits_char(table, end):
+        if not (_is_int(start) and _is_int(end) and 0 <= start < end < len(table)):
             bad_offsets += 1
             continue
-        rows.append((names[doc_id], coder, tag, table[start], table[end]))
+        if _splits_char(table, start) or _splits_char(table, end):
+            bad_offsets += 1
+            continue
+        rows.append((names[doc_id], coder, _text(tag, "tag path", path), table[start], table[end]))
     codings = pd.DataFrame(rows, columns=CODINGS.names)
     counts = {
         "rows_in": len(highlights),
@@ -115,6 +141,10 @@ def read_taguette_db(
         "skipped_offsets_out_of_range": bad_offsets,
     }
     return codebook, codings, texts, counts
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _splits_char(table: list[int], b: int) -> bool:

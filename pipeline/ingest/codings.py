@@ -15,6 +15,7 @@ import pandas as pd
 
 from pipeline.codebook import Codebook
 from pipeline.errors import UserError
+from pipeline.formats.anchor import reanchor_spans
 from pipeline.formats.readers import read_codings_file
 from pipeline.formats.taguette import locate_quotes
 from pipeline.schemas import CODINGS
@@ -123,7 +124,7 @@ def _file_rows(
     line, except in quote exports (a quote may span lines: the data record's number) and
     non-CSV sources (a row number). Rows the reader or the placing could not use are counted."""
     report.sources.append(path.name)
-    _book, df, _source_texts, counts = read_codings_file(path)
+    _book, df, source_texts, counts = read_codings_file(path)
     if counts:  # rows the reader itself could not use (e.g. untagged highlights)
         for reason, n in counts.items():
             if reason.startswith("skipped_") and n:
@@ -136,6 +137,12 @@ def _file_rows(
         where_of = "{name} record {n1}"
     else:
         where_of = "{name} line {n2}" if path.suffix == ".csv" else "{name} row {n1}"
+    whole = "end" in df.columns and df["end"].eq("").any() and texts is not None
+    if whole:  # survey codings of whole answers (no offsets): the answer's length
+        lengths = df["transcript_id"].str.strip().map(lambda t: str(len(texts[t])) if t in texts else "")
+        df = df.assign(end=df["end"].where(df["end"] != "", lengths))
+    if source_texts and texts is not None and not quotes:
+        df = _reanchor(path, df, source_texts, texts, report=report, where_of=where_of)
     if quotes:
         if texts is None:
             raise UserError(f"{path}: has quotes but no offsets; transcript texts are needed to place them")
@@ -147,6 +154,29 @@ def _file_rows(
             report.skip(reason, where_of.format(name=path.name, n1=i + 1, n2=i + 2))
         df = located
     return df, where_of
+
+
+def _reanchor(
+    path: Path,
+    df: pd.DataFrame,
+    source_texts: dict[str, str],
+    texts: dict[str, str],
+    *,
+    report,
+    where_of: str,
+) -> pd.DataFrame:
+    """Spans counted in the tool's own copy of each transcript, moved onto the ingested text by
+    the text they cover (`pipeline.formats.anchor`); spans whose text is not found are skipped."""
+    moved, counts = reanchor_spans(df, source_texts, texts)
+    for i in df.index.difference(moved.index):
+        report.rows_in += 1
+        report.skip("coded_text_not_found_in_transcript", where_of.format(name=path.name, n1=i + 1, n2=i + 2))
+    if counts["moved"]:
+        report.warnings.append(
+            f"{path.name}: {counts['moved']} of {len(df)} spans re-anchored by the text they cover "
+            "(the tool's copy of the transcripts differs from the files in transcripts/)"
+        )
+    return moved
 
 
 def _add_warnings(

@@ -4,21 +4,37 @@ plus the study's human codings as an offsets-only table (no text: later stages m
 Codings are imported here because placing and checking them needs the raw transcript text:
 spans past the end of a transcript are skipped, and quote-only codings (a Taguette tag
 export) are located in the text. What was used and skipped, and why, goes into the ingest
-metrics under `codings` (counts and file lines, never text)."""
+metrics under `codings` (counts and file lines, never text).
+
+Transcripts come as .txt, .md, .docx, .odt, .vtt or .srt (`pipeline.formats.transcripts`, which
+also defines each format's canonical text). A transcript with no speaker label anywhere is
+read as the participant's alone, with a warning and a count (`unlabelled_transcripts`)."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 
 from pipeline.config import Params
 from pipeline.errors import UserError
-from pipeline.formats.transcripts import parse_turns, read_text
+from pipeline.formats.transcripts import RawTurn, parse_turns, read_transcript
 from pipeline.ingest.codings import read_codings
+from pipeline.ingest.survey import ingest_survey
 from pipeline.io import write_json, write_table
 from pipeline.schemas import CODINGS, TURNS
-from pipeline.study import load_codebook, load_participants, load_study_info, transcript_files
+from pipeline.study import (
+    StudyInfo,
+    is_survey,
+    load_codebook,
+    load_participants,
+    load_study_info,
+    transcript_files,
+)
+
+log = logging.getLogger(__name__)
 
 
 def transcript_turns(
@@ -28,20 +44,23 @@ def transcript_turns(
     participant_id: str,
     group: str,
     interviewer_labels: tuple[str, ...],
+    speakers: Mapping[str, str] | None = None,
+    turns: list[RawTurn] | None = None,
 ) -> pd.DataFrame:
-    """Turns of one transcript with roles and offsets into `text`."""
-    interviewers = {label.casefold() for label in interviewer_labels}
+    """Turns of one transcript with roles, offsets into `text` and times (seconds; NaN when
+    unknown). `turns`: as a reader found them (default: `parse_turns(text)`). A speaker's role:
+    from `speakers` (label -> interviewer | participant), else interviewer when the label is in
+    `interviewer_labels`, else participant; labels match case-insensitively."""
+    roles = {label.casefold(): "interviewer" for label in interviewer_labels}
+    roles.update({label.casefold(): role for label, role in (speakers or {}).items()})
     rows: list[dict[str, object]] = []
-    for turn in parse_turns(text):
-        role = (
-            "note"
-            if turn.preamble
-            else "interviewer"
-            if turn.speaker.casefold() in interviewers
-            else "participant"
+    for turn in parse_turns(text) if turns is None else turns:
+        role = "note" if turn.preamble else roles.get(turn.speaker.casefold(), "participant")
+        time = float("nan") if turn.time is None else float(turn.time)
+        rows.append(
+            {"speaker": turn.speaker, "role": role, "start": turn.start, "end": turn.end, "time": time}
         )
-        rows.append({"speaker": turn.speaker, "role": role, "start": turn.start, "end": turn.end})
-    df = pd.DataFrame(rows, columns=["speaker", "role", "start", "end"])
+    df = pd.DataFrame(rows, columns=["speaker", "role", "start", "end", "time"]).astype({"time": "float64"})
     df["text"] = [text[s:e] for s, e in zip(df["start"], df["end"], strict=True)]
     df.insert(0, "turn_id", range(len(df)))
     df.insert(0, "group", group)
@@ -66,11 +85,17 @@ def import_codings(study: Path, texts: dict[str, str]) -> tuple[pd.DataFrame, di
 def _ingest(study: Path) -> tuple[pd.DataFrame, dict, dict[str, str]]:
     """(turns, counts, transcript texts by id) of a study."""
     info = load_study_info(study)
+    if is_survey(study):
+        return ingest_survey(study)
     participants = load_participants(study)
     files = transcript_files(study)
-    by_id = {p.stem: p for p in files}
-    if len(by_id) != len(files):
-        raise UserError(f"{study / 'transcripts'}: two files share a name (transcript_id)")
+    by_id: dict[str, Path] = {}
+    for p in files:
+        if p.stem in by_id:
+            raise UserError(
+                f"{p}: same transcript_id '{p.stem}' as {by_id[p.stem].name}; keep one file per transcript"
+            )
+        by_id[p.stem] = p
     listed = set(participants["transcript_id"])
     unlisted = sorted(set(by_id) - listed)
     if unlisted:
@@ -80,43 +105,49 @@ def _ingest(study: Path) -> tuple[pd.DataFrame, dict, dict[str, str]]:
         raise UserError(
             f"{study / 'participants.csv'}: transcript_id '{missing[0]}' has no file in transcripts/"
         )
-    tables, per_transcript, texts = [], {}, {}
+    tables, texts, unlabelled = [], {}, []
     for row in participants.sort_values("transcript_id").itertuples():
         path = by_id[row.transcript_id]
-        try:
-            text = read_text(path.read_bytes())
-        except UnicodeDecodeError as e:
-            raise UserError(f"{path}: not UTF-8 text (byte {e.start})") from e
-        turns = transcript_turns(
-            text,
-            transcript_id=row.transcript_id,
-            participant_id=row.participant_id,
-            group=row.group,
-            interviewer_labels=info.interviewer_labels,
-        )
-        speaking = turns[turns["role"] != "note"]
-        if speaking.empty:
-            raise UserError(f"{path}: no 'Speaker: words' turns found")
-        if not (speaking["role"] == "participant").any():
-            labels = ", ".join(info.interviewer_labels)
-            raise UserError(f"{path}: every turn is by an interviewer ({labels}); no participant speech")
+        turns, text, labelled = _read_transcript(path, row, info)
+        if not labelled:
+            unlabelled.append(row.transcript_id)
         tables.append(turns)
         texts[row.transcript_id] = text
-        per_transcript[row.transcript_id] = {
-            role: int((turns["role"] == role).sum()) for role in ("participant", "interviewer", "note")
-        }
     turns = pd.concat(tables, ignore_index=True)
+    # counts only: the study's name, ids and groups are shown once deidentify has checked them
     metrics = {
-        "study": info.name,
+        "kind": "interviews",
         "files": len(files),
         "turns": int(len(turns)),
         "participant_turns": int((turns["role"] == "participant").sum()),
         "interviewer_turns": int((turns["role"] == "interviewer").sum()),
         "note_turns": int((turns["role"] == "note").sum()),
-        "groups": {str(k): int(v) for k, v in participants["group"].value_counts().sort_index().items()},
-        "per_transcript": per_transcript,
+        "unlabelled_transcripts": len(unlabelled),
     }
     return turns, metrics, texts
+
+
+def _read_transcript(path: Path, row, info: StudyInfo) -> tuple[pd.DataFrame, str, bool]:
+    """(turns, canonical text, whether it has speaker labels) of one transcript file."""
+    read = read_transcript(path.read_bytes(), str(path), suffix=path.suffix, unlabelled=info.unlabelled_lines)
+    if not read.labelled:
+        log.warning("%s: no speaker labels found; every turn is read as the participant's", path)
+    turns = transcript_turns(
+        read.text,
+        transcript_id=row.transcript_id,
+        participant_id=row.participant_id,
+        group=row.group,
+        interviewer_labels=info.interviewer_labels,
+        speakers=dict(info.speakers),
+        turns=read.turns,
+    )
+    speaking = turns[turns["role"] != "note"]
+    if speaking.empty:
+        raise UserError(f"{path}: no speaker turns found")
+    if not (speaking["role"] == "participant").any():
+        labels = ", ".join([*info.interviewer_labels, *(x for x, r in info.speakers if r == "interviewer")])
+        raise UserError(f"{path}: every turn is by an interviewer ({labels}); no participant speech")
+    return turns, read.text, read.labelled
 
 
 def run(params: Params, *, study: Path, out: Path, codings: Path, metrics: Path) -> dict:

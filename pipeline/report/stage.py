@@ -2,7 +2,7 @@
 
 Reads only pseudonymised text (segments, pseudonymised turns), counts, the human codings as
 offsets (`outputs/codings.parquet`) and the scrubbed codebook (`outputs/codebook.json`);
-from the study folder only participants.csv and theme_review.yaml. Applies the
+from the study folder only theme_review.yaml. Applies the
 study's theme review decisions (`theme_review.yaml`) to the candidate themes first, so the
 report, the theme x code comparison and the exports show the reviewed themes without
 re-running discovery. Writes:
@@ -38,7 +38,6 @@ from pipeline.report.exports import write_exports
 from pipeline.report.review import REVIEW_FILE, apply_review, load_review
 from pipeline.report.tables import kappa_rows
 from pipeline.schemas import ASSIGNMENTS, CODES, DEID_TURNS, SEGMENTS
-from pipeline.study import load_participants
 
 LIBRARIES = ("bertopic", "sentence-transformers", "torch", "scikit-learn", "umap-learn", "hdbscan", "spacy")
 
@@ -145,10 +144,19 @@ def _figures(params: Params, embeddings: np.ndarray, theme: np.ndarray, cards: d
     }
 
 
+def _review_context(review, path: Path) -> dict:
+    """The decisions applied, and whether the review file exists (`decisions: []`) or is absent."""
+    return {
+        "review": [d.to_dict() for d in review.decisions],
+        "review_path": str(path),
+        "review_exists": path.is_file(),
+    }
+
+
 def _summary_context(metrics: dict, cards: dict, groups: list[str], theme: np.ndarray) -> dict:
     """The report's header figures: the study, the stages' counts and the reviewed themes."""
     return {
-        "study_name": metrics["ingest"].get("study", ""),
+        "study_name": metrics["deid"].get("study", ""),  # pseudonymised
         # no wall-clock time: the same inputs give the same report, byte for byte
         "results_digest": hashlib.sha256(json.dumps(metrics, sort_keys=True).encode()).hexdigest()[:12],
         "version": __version__,
@@ -206,7 +214,8 @@ def run(
         n_quotes=params.report.n_quotes,
         source=str(review_path),
     )
-    participants = load_participants(study)
+    # transcripts, participants and groups as the deidentify stage passed them on
+    participants = turns[["transcript_id", "participant_id", "group"]].drop_duplicates("transcript_id")
     codebook = read_codebook_json(codebook_path)  # scrubbed by the deidentify stage
     codings = read_codings_table(codings_path)
     groups = sorted(participants["group"].unique())
@@ -223,7 +232,7 @@ def run(
     krows = kappa_rows(agreement)
     shown = _figures(params, embeddings, theme, cards, groups, metrics["deid"], krows)
     exports = write_exports(
-        study_name=metrics["ingest"].get("study") or study.name,
+        study_name=metrics["deid"].get("study") or "study",
         turns=turns,
         segments=segments,
         assignments=assignments,
@@ -235,12 +244,10 @@ def run(
         exports_dir=exports_dir,
     )
     hashed = [segments_path, assignments_path, cards_path, embeddings_path, codes_path, turns_path]
-    hashed += [codebook_path, codings_path, study / "participants.csv", review_path]  # inputs, by digest
+    hashed += [codebook_path, codings_path, review_path]  # inputs, by digest
     context = {
         **_summary_context(metrics, cards, groups, theme),
-        "review": [d.to_dict() for d in review.decisions],
-        "review_path": str(review_path),
-        "review_exists": review_path.is_file(),
+        **_review_context(review, review_path),
         "params": _param_rows(params),
         "models": _models(params, emb_meta),
         "hashes": [(str(p), file_digest(p), p.stat().st_size) for p in hashed if p.exists()],

@@ -1,0 +1,215 @@
+"""Every reader of a user's file, as a registry the robustness and fuzz tests run over.
+
+A reader takes the path of one file (named `filename` inside a study folder) and either parses
+it or raises a one-line `UserError` naming the file. `valid` is a small file it reads; `big`
+one with a 1M-character value. To cover a new reader, add it with `register(...)`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.codebook import Code, Codebook
+from pipeline.config import load_params
+from pipeline.deid.register import read_allow, read_register
+from pipeline.formats.qdpx import read_project_cases, read_project_qdpx, write_project_qdpx
+from pipeline.formats.readers import read_codebook, read_codings_file
+from pipeline.formats.refi import codebook_qdc
+from pipeline.formats.taguette import read_taguette_csv
+from pipeline.report.review import load_review
+from pipeline.study import load_participants, load_study_info
+
+BIG = 1_000_000
+CODEBOOK = Codebook((Code("waiting", "Waiting lists", "Time before help"), Code("cafe", "Café", "A place")))
+
+
+@dataclass(frozen=True)
+class Reader:
+    name: str
+    filename: str
+    read: Callable[[Path], object]
+    kind: str  # "csv" | "yaml" | "xml" | "zip" | "sqlite" | "text": what arbitrary input to feed
+    valid: Callable[[Path], bytes]  # a readable file (given a scratch folder)
+    big: Callable[[Path], bytes]  # one with a 1M-character value
+
+
+READERS: dict[str, Reader] = {}
+
+
+def register(reader: Reader) -> Reader:
+    READERS[reader.name] = reader
+    return reader
+
+
+def _const(data: bytes) -> Callable[[Path], bytes]:
+    return lambda _tmp: data
+
+
+def _qdpx(tmp: Path, text: str = "Interviewer: hello there\nP1: café and waiting lists\n") -> bytes:
+    path = tmp / "_built.qdpx"
+    codings = pd.DataFrame(
+        [("T1", "A", "waiting", 0, 11)], columns=["transcript_id", "coder", "code", "start", "end"]
+    )
+    write_project_qdpx(path, study="s", sources={"T1": text}, codebook=CODEBOOK, codings=codings)
+    data = path.read_bytes()
+    path.unlink()
+    return data
+
+
+TAGUETTE_SCHEMA = """
+CREATE TABLE projects (id INTEGER PRIMARY KEY, name TEXT, description TEXT, created TEXT);
+CREATE TABLE documents (id INTEGER PRIMARY KEY, name TEXT, description TEXT, filename TEXT,
+  created TEXT, project_id INTEGER, text_direction TEXT, contents TEXT);
+CREATE TABLE tags (id INTEGER PRIMARY KEY, project_id INTEGER, path TEXT, description TEXT);
+CREATE TABLE highlights (id INTEGER PRIMARY KEY, document_id INTEGER, start_offset,
+  end_offset, snippet TEXT);
+CREATE TABLE highlight_tags (highlight_id INTEGER, tag_id INTEGER);
+"""
+
+
+def taguette_db(tmp: Path, contents: str = "<p>Café and waiting</p>", offsets=((0, 3),)) -> bytes:
+    path = tmp / "_built.sqlite3"
+    con = sqlite3.connect(path)
+    con.executescript(TAGUETTE_SCHEMA)
+    con.execute("INSERT INTO projects VALUES (1, 'p', '', '')")
+    con.execute("INSERT INTO documents VALUES (1, 'T1.odt', '', 'T1.odt', '', 1, 'LTR', ?)", (contents,))
+    con.execute("INSERT INTO tags VALUES (1, 1, 'waiting', 'Time before help')")
+    for hid, (start, end) in enumerate(offsets, start=1):
+        con.execute("INSERT INTO highlights VALUES (?, 1, ?, ?, '')", (hid, start, end))
+        con.execute("INSERT INTO highlight_tags VALUES (?, 1)", (hid,))
+    con.commit()
+    con.close()
+    data = path.read_bytes()
+    path.unlink()
+    return data
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+X = "x" * BIG
+for _r in (
+    Reader(
+        "participants",
+        "participants.csv",
+        lambda p: load_participants(p.parent),
+        "csv",
+        _const("transcript_id,participant_id,group\nT1,P1,café\nT2,P2,clinician\n".encode()),
+        _const(f"transcript_id,participant_id,group\nT1,P1,{X}\n".encode()),
+    ),
+    Reader(
+        "study",
+        "study.yaml",
+        lambda p: load_study_info(p.parent),
+        "yaml",
+        _const("name: Café study\ndescription: Interviews\ninterviewer_labels: [Interviewer]\n".encode()),
+        _const(f"name: s\ndescription: {X}\n".encode()),
+    ),
+    Reader(
+        "codebook_yaml",
+        "codebook.yaml",
+        read_codebook,
+        "yaml",
+        _const("codes:\n  - id: cafe\n    name: Café\n    definition: A place\n".encode()),
+        _const(f"codes:\n  - id: a\n    definition: {X}\n".encode()),
+    ),
+    Reader(
+        "codebook_csv",
+        "codebook.csv",
+        read_codebook,
+        "csv",
+        _const("name,description\nCafé,A place\nWaiting,Time\n".encode()),
+        _const(f"name,description\nA,{X}\n".encode()),
+    ),
+    Reader(
+        "codebook_qdc",
+        "codebook.qdc",
+        read_codebook,
+        "xml",
+        _const(codebook_qdc(CODEBOOK, study="s")),
+        _const(codebook_qdc(Codebook((Code("a", "A", X),)), study="s")),
+    ),
+    Reader(
+        "codings_csv",
+        "codings.csv",
+        read_codings_file,
+        "csv",
+        _const(b"transcript_id,coder,code,start,end\nT1,A,cafe,0,5\nT1,B,cafe,x,5\n"),
+        _const(f"transcript_id,coder,code,start,end\nT1,A,{X},0,5\n".encode()),
+    ),
+    Reader("qdpx", "project.qdpx", read_project_qdpx, "zip", _qdpx, lambda t: _qdpx(t, "P1: " + X)),
+    Reader("qdpx_cases", "cases.qdpx", read_project_cases, "zip", _qdpx, lambda t: _qdpx(t, "P1: " + X)),
+    Reader(
+        "taguette_db",
+        "taguette.sqlite3",
+        read_codings_file,
+        "sqlite",
+        taguette_db,
+        lambda t: taguette_db(t, "<p>" + X + "</p>"),
+    ),
+    Reader(
+        "taguette_csv",
+        "tags.csv",
+        read_taguette_csv,
+        "csv",
+        _const("id,document,tag,content\n1,T1.odt,waiting,café\n".encode()),
+        _const(f"id,document,tag,content\n1,T1.odt,waiting,{X}\n".encode()),
+    ),
+    Reader(
+        "register",
+        "register.yaml",
+        read_register,
+        "yaml",
+        _const(
+            "people:\n  - {name: Zoë Okafor, aliases: [Zoë], role: parent}\nplaces: [Thatcham]\n".encode()
+        ),
+        _const(f"people:\n  - {X}\n".encode()),
+    ),
+    Reader(
+        "allow",
+        "allow.yaml",
+        read_allow,
+        "yaml",
+        _const("allow: [NHS England, Café Nero]\n".encode()),
+        _const(f"allow: [{X}]\n".encode()),
+    ),
+    Reader(
+        "theme_review",
+        "theme_review.yaml",
+        load_review,
+        "yaml",
+        _const("decisions:\n  - merge: [1, 2]\n    label: Café\n  - drop: 3\n".encode()),
+        _const(f"decisions:\n  - rename: 1\n    label: {X}\n".encode()),
+    ),
+    Reader(
+        "params",
+        "params.yaml",
+        load_params,
+        "yaml",
+        _const("seed: 7\nthemes:\n  min_themes: 3\nstudy: café\n".encode()),
+        _const(f"study: {X}\n".encode()),
+    ),
+):
+    register(_r)
+
+
+def transcript_reader() -> Callable[[Path], object] | None:
+    """The function that reads one transcript file, where pipeline.formats has one."""
+    try:
+        from pipeline.formats import transcripts
+    except ImportError:
+        return None
+    return getattr(transcripts, "read_transcript", None)
