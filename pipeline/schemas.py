@@ -46,7 +46,14 @@ _TURN_KEYS = (
 # Raw turns as read from the study folder. Holds raw text: read only by deidentify.
 TURNS = Schema(
     "turns",
-    (*_TURN_KEYS, ("speaker", "str"), ("start", "int64"), ("end", "int64"), ("text", "str")),
+    (
+        *_TURN_KEYS,
+        ("speaker", "str"),
+        ("start", "int64"),
+        ("end", "int64"),
+        ("time", "float64"),  # seconds from the start of the recording; NaN when unknown
+        ("text", "str"),
+    ),
     unique=("transcript_id", "turn_id"),
 )
 
@@ -54,7 +61,14 @@ TURNS = Schema(
 # `spans` (JSON) lists replacements as offsets into the ORIGINAL turn text.
 DEID_TURNS = Schema(
     "deid_turns",
-    (*_TURN_KEYS, ("start", "int64"), ("end", "int64"), ("text", "str"), ("spans", "str")),
+    (
+        *_TURN_KEYS,
+        ("start", "int64"),
+        ("end", "int64"),
+        ("time", "float64"),  # as in TURNS, carried through unchanged
+        ("text", "str"),
+        ("spans", "str"),
+    ),
     unique=("transcript_id", "turn_id"),
 )
 

@@ -20,7 +20,7 @@ TRANSCRIPTS = {
         "Kirsty: She rang the team on 07700 900461 and they called me back the same week.\n"
         "Interviewer: Mm-hm.\n"
         "Kirsty: Yeah.\n"
-        "Kirsty: The therapist came to our flat in Thatcham, RG19 3AB, and watched us play.\n"
+        "Kirsty: The therapist came to our flat in Thatcham, RG39 3AB, and watched us play.\n"
         "Interviewer: How did the services work together?\n"
         "Kirsty: Everyone already knew my story, so I didn't have to repeat it to each person.\n"
         "Kirsty: The health visitor and the therapist visited together and that felt joined up.\n"

@@ -59,9 +59,20 @@ def test_empty_transcripts_folder(study):
         ingest_study(study)
 
 
-def test_transcript_without_speaker_turns(study):
-    (study / "transcripts" / "T2.txt").write_text("just some notes\nwith no speakers\n")
-    with pytest.raises(UserError, match=r"T2\.txt: no 'Speaker: words' turns"):
+def test_transcript_without_speaker_labels_is_the_participants_with_a_warning(study, caplog):
+    (study / "transcripts" / "T2.txt").write_text("just some notes\nwith no speakers\n\nand more\n")
+    with caplog.at_level("WARNING"):
+        turns, metrics = ingest_study(study)
+    t2 = turns[turns["transcript_id"] == "T2"]
+    assert t2["role"].tolist() == ["participant", "participant"]
+    assert t2["text"].tolist() == ["just some notes\nwith no speakers", "and more"]
+    assert metrics["unlabelled_transcripts"] == 1
+    assert any("T2.txt: no speaker labels" in r.getMessage() for r in caplog.records)
+
+
+def test_whitespace_only_transcript_is_an_error(study):
+    (study / "transcripts" / "T2.txt").write_text("\n  \n")
+    with pytest.raises(UserError, match=r"T2\.txt: empty transcript"):
         ingest_study(study)
 
 
