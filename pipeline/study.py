@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.codebook import Codebook, check_codebook
+from pipeline.codebook import Code, Codebook, check_codebook
 from pipeline.errors import UserError
 from pipeline.formats.readers import TAGUETTE_EXPORTS, read_codebook, read_codings_file
 from pipeline.io import read_csv, read_yaml
@@ -148,17 +148,20 @@ CODEBOOK_NAMES = ("codebook.yaml", "codebook.yml", "codebook.csv", "codebook.qdc
 
 def load_codebook(study: Path) -> Codebook | None:
     """The study's codebook (.yaml, .csv or REFI .qdc); else the codebook inside its REFI
-    project (.qdpx) or Taguette database, if it has one; else None."""
+    project (.qdpx) or Taguette database, if it has one; else the codes its codings files use,
+    by name, without definitions (in order of first use); else None."""
     for name in CODEBOOK_NAMES:
         if (study / name).exists():
             return read_codebook(study / name)
+    used: dict[str, None] = {}
     for path in codings_files(study):
-        if path.suffix.lower() not in (".qdpx", ".sqlite3"):
-            continue
-        book = read_codings_file(path)[0]
+        book, codings, _texts, _counts = read_codings_file(path)
         if book is not None and book.codes:
             return check_codebook(book, path)
-    return None
+        used.update(dict.fromkeys(c.strip() for c in codings["code"].astype(str) if c.strip()))
+    if not used:
+        return None
+    return Codebook(tuple(Code(code_id=c, name=c, definition="") for c in used))
 
 
 def codings_files(study: Path) -> list[Path]:

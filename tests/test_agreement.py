@@ -91,9 +91,7 @@ from pipeline.comparison import theme_code_mapping  # noqa: E402
 from pipeline.kappa import binary_kappa, kappa_from_counts  # noqa: E402
 
 
-def test_alpha_for_three_coders_with_missing_data_matches_the_library_and_a_hand_case():
-    import krippendorff
-
+def test_alpha_for_three_coders_with_missing_data_matches_hand_cases_and_the_published_example():
     data = np.array(
         [
             [1, 0, 1, 1, np.nan, 0],
@@ -101,8 +99,20 @@ def test_alpha_for_three_coders_with_missing_data_matches_the_library_and_a_hand
             [np.nan, 0, 1, 1, 1, 0],
         ]
     )
-    expected = krippendorff.alpha(reliability_data=data, level_of_measurement="nominal")
-    assert krippendorff_alpha_coders(data) == pytest.approx(expected)
+    # coincidences o00=5, o11=8, o01=o10=1; n0=6, n1=9, n=15: alpha = 1 - 14*2/(2*6*9) = 20/27
+    assert krippendorff_alpha_coders(data) == pytest.approx(20 / 27)
+    # Krippendorff (2011), "Computing Krippendorff's alpha-reliability": 4 coders, 12 units,
+    # missing values, nominal alpha 0.743
+    nan = np.nan
+    published = np.array(
+        [
+            [1, 2, 3, 3, 2, 1, 4, 1, 2, nan, nan, nan],
+            [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, nan, 3],
+            [nan, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, nan],
+            [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, nan],
+        ]
+    )
+    assert krippendorff_alpha_coders(published) == pytest.approx(0.743, abs=5e-4)
     # hand case: 2 coders, 4 units, one disagreement. Coincidences o00=2, o11=4, o01=o10=1;
     # n=8, n0=3, n1=5: alpha = 1 - (n-1) * o01*2 / (2*n0*n1) = 1 - 7*2/30
     hand = np.array([[0, 1, 1, 0], [0, 1, 1, 1]], dtype=float)

@@ -117,7 +117,7 @@ def test_report_sections_filled_and_self_contained(tiny_run):
     assert f"Machine coding: few-shot, learned from coder {coding['train_coder']}" in p.text["agreement"]
     # de-identification: counts by type, and no identifier anywhere in the page
     assert "PERSON" in p.text["deid"] and "PHONE" in p.text["deid"]
-    for name in ("Kirsty", "Karen", "Poppy", "Rachel", "07700", "RG19", "Thatcham"):
+    for name in ("Kirsty", "Karen", "Poppy", "Rachel", "07700", "RG39", "Thatcham"):
         assert name not in html
     # run summary: study, model and version, a data hash of the segments table
     assert "Tiny study" in p.text["summary"] and "all-MiniLM-L6-v2" in p.text["summary"]
@@ -310,6 +310,50 @@ def test_report_without_human_codings(tmp_path):
     assert "no human codebook or codings" in p.text["confusion"]
     assert "no codes to cover" in p.text["coverage"]
     assert p.images["map"] and p.images["prevalence"]
+
+
+def test_review_file_with_no_decisions_is_not_called_absent(tiny_run, tmp_path):
+    """`decisions: []` (what the demo ships, and what DVC needs) is a review file that exists
+    and lists nothing; only a missing file is 'absent'."""
+    study, lay, params = tiny_run
+    review_path = study / "theme_review.yaml"
+    assert not review_path.exists()
+    review_path.write_text("# no decisions yet\ndecisions: []\n", encoding="utf-8")
+    try:
+        summary = rerun_report(study, lay, params, tmp_path / "empty.html", tmp_path / "exports")
+    finally:
+        review_path.unlink()
+    assert summary["review_decisions"] == 0
+    text = " ".join(parse((tmp_path / "empty.html").read_text(encoding="utf-8")).text["summary"].split())
+    assert "exists but lists no decisions" in text and "is absent" not in text
+    rerun_report(study, lay, params, tmp_path / "none.html", tmp_path / "exports2")
+    text = " ".join(parse((tmp_path / "none.html").read_text(encoding="utf-8")).text["summary"].split())
+    assert "is absent" in text and "exists but" not in text
+
+
+@pytest.mark.parametrize("n_codes", [1, 4, 12])
+def test_kappa_chart_legend_sits_clear_of_every_code_row(n_codes):
+    import matplotlib.pyplot as plt
+
+    from pipeline.report.figures import kappa_figure
+
+    rows = [
+        {"code": f"code_{i}", "machine": 0.9, "machine_low": 0.8, "machine_high": 1.0, "human": 0.95}
+        for i in range(n_codes)
+    ]
+    fig = kappa_figure(rows)
+    try:
+        fig.canvas.draw()
+        ax = fig.axes[0]
+        legend = ax.get_legend().get_window_extent()
+        axes_box = ax.get_window_extent()
+        # above the plotting area, so no code's row (the last one included) lies under it
+        assert legend.y0 >= axes_box.y1
+        for y in range(n_codes):  # each row's machine and human marks, in pixels
+            for x in (0.9, 0.95):
+                assert not legend.contains(*ax.transData.transform((x, y)))
+    finally:
+        plt.close(fig)
 
 
 def test_map_coordinates_are_seeded():
@@ -505,7 +549,7 @@ def test_run_exports_validate_and_point_at_segments(request):
     cases = read_project_cases(exports / "study.qdpx")
     assert set(cases["transcript_id"]) == set(sources) and (cases["group"] != "").all()
     if not named:
-        for name in ("Kirsty", "Karen", "Poppy", "Rachel", "07700", "RG19", "Thatcham"):
+        for name in ("Kirsty", "Karen", "Poppy", "Rachel", "07700", "RG39", "Thatcham"):
             assert not any(name in t for t in sources.values())
 
 

@@ -44,20 +44,30 @@ def krippendorff_alpha_coders(data: np.ndarray) -> float | None:
     """Nominal alpha for any number of coders: rows = coders, columns = units, NaN = missing.
 
     Undefined (None) when fewer than two values are pairable or only one category occurs.
+    Computed here from the coincidence matrix (Krippendorff 2011, "Computing Krippendorff's
+    alpha-reliability"): units coded by fewer than two coders are not pairable and add nothing.
     """
-    import krippendorff
-
     data = np.asarray(data, dtype=float)
     if data.ndim != 2 or data.shape[0] < 2:
         return None
     pairable = (~np.isnan(data)).sum(axis=0) >= 2
     values = data[:, pairable]
-    values = values[~np.isnan(values)]
-    if values.size < 2 or len(np.unique(values)) < 2:
+    if values.size == 0:
         return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return _nan_to_none(krippendorff.alpha(reliability_data=data, level_of_measurement="nominal"))
+    categories = np.unique(values[~np.isnan(values)])
+    if len(categories) < 2:
+        return None
+    # counts[u, c]: how many coders put unit u in category c (pairable units only)
+    counts = np.stack([(values == c).sum(axis=0) for c in categories], axis=1).astype(float)
+    weights = 1.0 / (counts.sum(axis=1) - 1.0)
+    weighted = counts * weights[:, None]
+    # coincidence matrix: o[c, k] = sum over units of n_uc * (n_uk - [c == k]) / (m_u - 1)
+    coincidences = weighted.T @ counts - np.diag(weighted.sum(axis=0))
+    marginals = coincidences.sum(axis=1)
+    n = marginals.sum()
+    observed = coincidences.sum() - np.trace(coincidences)
+    expected = n * n - float(np.sum(marginals**2))
+    return _nan_to_none(1.0 - (n - 1.0) * observed / expected) if expected > 0 else None
 
 
 def gwet_ac1(a: np.ndarray, b: np.ndarray) -> float | None:

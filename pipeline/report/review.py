@@ -153,7 +153,7 @@ def _parse(item: object, *, where: str) -> Decision:
         raise UserError(f"{where}: expected exactly one of {', '.join(_ACTIONS)}")
     action = actions[0]
     allowed = {action, "label", "note"} | ({"into"} if action == "split" else set())
-    unknown = sorted(set(item) - allowed)
+    unknown = sorted(str(k) for k in set(item) - allowed)
     if unknown:
         raise UserError(f"{where}: unknown key '{unknown[0]}' (allowed: {', '.join(sorted(allowed))})")
     raw = item[action]
@@ -167,12 +167,15 @@ def _parse(item: object, *, where: str) -> Decision:
     if label is not None and not isinstance(label, str):
         raise UserError(f"{where}: 'label' must be a string")
     into: list[SplitPart] = []
+    if not isinstance(item.get("into") or [], list):
+        raise UserError(f"{where}: 'into' must be a list of parts with label and segments")
     for j, part in enumerate(item.get("into") or []):
         pw = f"{where}.into[{j}]"
         if not isinstance(part, dict) or not isinstance(part.get("label"), str):
             raise UserError(f"{pw}: expected a mapping with a 'label' string and a 'segments' list")
-        if set(part) - {"label", "segments", "keywords"}:
-            raise UserError(f"{pw}: unknown key '{sorted(set(part) - {'label', 'segments', 'keywords'})[0]}'")
+        extra = sorted(str(k) for k in set(part) - {"label", "segments", "keywords"})
+        if extra:
+            raise UserError(f"{pw}: unknown key '{extra[0]}' (allowed: label, segments, keywords)")
         segs, kws = part.get("segments"), part.get("keywords") or []
         if not isinstance(segs, list) or not segs or not all(isinstance(s, str) for s in segs):
             raise UserError(f"{pw}: 'segments' must be a non-empty list of segment ids")
