@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -28,6 +27,7 @@ from pipeline.formats.refi import (
     stable_guid,
     xml_bytes,
 )
+from pipeline.formats.zipsafe import ZIP_ERRORS, check_count, read_member
 from pipeline.io import atomic_path
 from pipeline.offsets import pseudonymised_offset
 from pipeline.schemas import CODINGS
@@ -226,39 +226,8 @@ def write_project_qdpx(
                 )
 
 
-# An archive is refused before anything is inflated when a member we would read is larger
-# than this, or inflates more than MAX_RATIO times (a "zip bomb"); so is one with more members.
-MAX_MEMBER_BYTES = 256 * 1024 * 1024
-MAX_RATIO = 200
-MAX_MEMBERS = 100_000
-_ZIP_ERRORS = (
-    zipfile.BadZipFile,
-    zlib.error,
-    EOFError,
-    OSError,
-    ValueError,
-    NotImplementedError,
-    RuntimeError,
-)
-
-
-def _read_member(z: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> bytes:
-    """One member's bytes, refused (one-line UserError) when its declared size or ratio says
-    zip bomb, when it inflates past its declared size, or when it is corrupt or encrypted."""
-    size, packed = info.file_size, max(info.compress_size, 1)
-    if size > MAX_MEMBER_BYTES or (size > 1024 * 1024 and size / packed > MAX_RATIO):
-        raise UserError(
-            f"{where}: archive member '{info.filename}' would inflate to {size} bytes "
-            f"({size // packed}x): refused (zip bomb?)"
-        )
-    try:
-        with z.open(info) as f:
-            data = f.read(size + 1)
-    except _ZIP_ERRORS as e:
-        raise UserError(f"{where}: archive member '{info.filename}' is corrupt ({type(e).__name__})") from e
-    if len(data) > size:
-        raise UserError(f"{where}: archive member '{info.filename}' is larger than its header says: refused")
-    return data
+QDPX = "a REFI-QDA project (.qdpx)"
+QDPX_MAX_MEMBERS = 100_000  # a project holds a file per source
 
 
 def _read_source_text(z: zipfile.ZipFile, ts: ET.Element, where: str) -> str:
@@ -274,7 +243,7 @@ def _read_source_text(z: zipfile.ZipFile, ts: ET.Element, where: str) -> str:
     if member is None:
         raise UserError(f"{where}: source file '{name}' named by '{ts.get('name')}' is not in the archive")
     try:
-        return _read_member(z, member, where).decode("utf-8-sig")
+        return read_member(z, member, where, what=QDPX).decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise UserError(f"{where}: source file '{name}' is not UTF-8 text") from e
 
@@ -285,15 +254,15 @@ def _open_project(path: Path) -> tuple[zipfile.ZipFile, ET.Element]:
     try:
         z = zipfile.ZipFile(path)
         infos = z.infolist()
-    except _ZIP_ERRORS as e:
+    except ZIP_ERRORS as e:
         raise UserError(f"{path}: not a .qdpx (zip) archive, or a truncated one") from e
     try:
-        if len(infos) > MAX_MEMBERS:
-            raise UserError(f"{path}: {len(infos)} archive members: refused (at most {MAX_MEMBERS})")
+        # only the parts read are checked for size: a project may carry large media files
+        check_count(infos, str(path), what=QDPX, limit=QDPX_MAX_MEMBERS)
         qde = next((i for i in infos if i.filename.lower().endswith(".qde")), None)
         if qde is None:
             raise UserError(f"{path}: no project.qde in the archive")
-        root = parse_xml(_read_member(z, qde, str(path)), f"{path}:{qde.filename}")
+        root = parse_xml(read_member(z, qde, str(path), what=QDPX), f"{path}:{qde.filename}")
         if root.tag != f"{{{PROJECT_NS}}}Project":
             raise UserError(f"{path}: expected a REFI-QDA Project (namespace {PROJECT_NS})")
     except UserError:

@@ -26,6 +26,19 @@ XML_SUFFIXES = (".xml", ".rels", ".rdf")
 _XML_BOMS = ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
 
 
+# What reading a damaged archive raises, beside UserError.
+ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    ValueError,
+    NotImplementedError,  # an unsupported compression method
+    RuntimeError,  # an encrypted member
+)
+
+
 def open_zip(data: bytes, source: str, *, what: str) -> zipfile.ZipFile:
     """`data` as a zip archive after the size and ratio checks; `what` names the expected
     document ("a Word .docx document") in the error messages."""
@@ -34,32 +47,38 @@ def open_zip(data: bytes, source: str, *, what: str) -> zipfile.ZipFile:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = archive.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as e:
+    except ZIP_ERRORS as e:
         raise UserError(f"{source}: not {what} (not a readable zip archive: {type(e).__name__})") from None
     check_sizes(members, source, what=what)
     return archive
 
 
+def check_count(members: list[zipfile.ZipInfo], source: str, *, what: str, limit: int = MAX_MEMBERS) -> None:
+    if len(members) > limit:
+        raise UserError(f"{source}: {len(members)} parts in the archive (at most {limit}); expected {what}")
+
+
+def check_member(info: zipfile.ZipInfo, source: str) -> None:
+    """Refuse one part that would inflate too far, judged from the central directory."""
+    size, packed = info.file_size, max(info.compress_size, 1)
+    if size > MAX_MEMBER_BYTES:
+        raise UserError(
+            f"{source}: archive part '{info.filename}' would inflate to {size} bytes "
+            f"(limit {MAX_MEMBER_BYTES}); refused as a possible zip bomb"
+        )
+    if size > RATIO_FLOOR and size / packed > MAX_RATIO:
+        raise UserError(
+            f"{source}: archive part '{info.filename}' has compression ratio {size // packed}:1 "
+            f"(limit {MAX_RATIO}:1); refused as a possible zip bomb"
+        )
+
+
 def check_sizes(members: list[zipfile.ZipInfo], source: str, *, what: str) -> None:
     """Refuse archives that would inflate too far, judged from the central directory alone."""
-    if len(members) > MAX_MEMBERS:
-        raise UserError(
-            f"{source}: {len(members)} parts in the archive (at most {MAX_MEMBERS}); expected {what}"
-        )
-    total = 0
+    check_count(members, source, what=what)
     for info in members:
-        size, packed = info.file_size, max(info.compress_size, 1)
-        total += size
-        if size > MAX_MEMBER_BYTES:
-            raise UserError(
-                f"{source}: archive part '{info.filename}' would inflate to {size} bytes "
-                f"(limit {MAX_MEMBER_BYTES}); refused as a possible zip bomb"
-            )
-        if size > RATIO_FLOOR and size / packed > MAX_RATIO:
-            raise UserError(
-                f"{source}: archive part '{info.filename}' has compression ratio {size // packed}:1 "
-                f"(limit {MAX_RATIO}:1); refused as a possible zip bomb"
-            )
+        check_member(info, source)
+    total = sum(info.file_size for info in members)
     if total > MAX_TOTAL_BYTES:
         raise UserError(
             f"{source}: archive would inflate to {total} bytes (limit {MAX_TOTAL_BYTES}); "
@@ -67,16 +86,25 @@ def check_sizes(members: list[zipfile.ZipInfo], source: str, *, what: str) -> No
         )
 
 
-def read_member(archive: zipfile.ZipFile, name: str, source: str, *, what: str) -> bytes:
-    """One part of a checked archive; a missing or corrupt part is a UserError."""
+def read_member(archive: zipfile.ZipFile, member: str | zipfile.ZipInfo, source: str, *, what: str) -> bytes:
+    """One part of an archive, checked (`check_member`) before it is inflated and never read
+    past its declared size; a missing, corrupt or oversized part is a UserError."""
     try:
-        return archive.read(name)
+        info = member if isinstance(member, zipfile.ZipInfo) else archive.getinfo(member)
     except KeyError:
-        raise UserError(f"{source}: archive has no '{name}'; expected {what}") from None
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, NotImplementedError) as e:
+        raise UserError(f"{source}: archive has no '{member}'; expected {what}") from None
+    check_member(info, source)
+    try:
+        with archive.open(info) as f:
+            data = f.read(info.file_size + 1)
+    except ZIP_ERRORS as e:
         raise UserError(
-            f"{source}: archive part '{name}' is corrupt or truncated ({type(e).__name__}); expected {what}"
+            f"{source}: archive part '{info.filename}' is corrupt or truncated ({type(e).__name__}); "
+            f"expected {what}"
         ) from None
+    if len(data) > info.file_size:
+        raise UserError(f"{source}: archive part '{info.filename}' is larger than its header says: refused")
+    return data
 
 
 def check_xml_parts(archive: zipfile.ZipFile, source: str, *, what: str) -> None:
@@ -84,7 +112,7 @@ def check_xml_parts(archive: zipfile.ZipFile, source: str, *, what: str) -> None
     for info in archive.infolist():
         if info.is_dir() or not info.filename.lower().endswith(XML_SUFFIXES):
             continue
-        data = read_member(archive, info.filename, source, what=what)
+        data = read_member(archive, info, source, what=what)
         head = data
         for bom, encoding in _XML_BOMS:
             if data.startswith(bom):
