@@ -1,8 +1,9 @@
 import pytest
 
 from pipeline.errors import UserError
-from pipeline.formats.transcripts import parse_turns, read_text
+from pipeline.formats.transcripts import parse_turns
 from pipeline.ingest import ingest_study, transcript_turns
+from pipeline.io import decode_text
 
 
 def test_turns_with_offsets_into_the_text():
@@ -34,7 +35,7 @@ def test_interviewer_labels_are_case_insensitive():
 
 
 def test_bom_and_crlf_are_normalised():
-    assert read_text("\ufeffA: x\r\nB: y\r\n".encode()) == "A: x\nB: y\n"
+    assert decode_text("\ufeffA: x\r\nB: y\r\n".encode(), "t.txt") == "A: x\nB: y\n"
 
 
 def test_ingest_counts_everything(study):

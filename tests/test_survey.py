@@ -109,7 +109,10 @@ def test_ids_and_groups_that_hold_identifiers_are_renamed():
         entities=[("[PERSON_3]", ["Smith"]), ("[PLACE_1]", ["Newbury"]), ("[PERSON_4]", ["Al"])],
         detect=dates,
     )
-    assert names.maps["transcript_id"] == {"P10_GMT20211130": "P10_GMTDATE", "Smith-interview": "PERSON_3-interview"}
+    assert names.maps["transcript_id"] == {
+        "P10_GMT20211130": "P10_GMTDATE",
+        "Smith-interview": "PERSON_3-interview",
+    }
     assert names.maps["participant_id"] == {}
     assert names.maps["group"] == {"Newbury parents": "PLACE_1_parents"}
     renamed = names.apply(turns)

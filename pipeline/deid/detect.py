@@ -140,24 +140,28 @@ class Detector:
         return self._allowed_removed(text, merge_overlaps(spans, text))
 
     def detect_many(self, texts: list[str], *, progress: bool = False) -> list[list[Span]]:
+        """Spans per text. A text that occurs several times (a survey's question before each
+        answer) is read once; each occurrence still counts as evidence for propagation."""
         from tqdm import tqdm
 
-        scans = [_caps_normalised(t) if _mostly_upper(t) else t for t in texts]
+        distinct = list(dict.fromkeys(texts))
+        scans = [_caps_normalised(t) if _mostly_upper(t) else t for t in distinct]
         # long texts are read in bounded windows (spaCy refuses over 1M characters: E088)
         ner = ner_spans(self.nlp, scans, lambda doc: _spacy_spans(doc, self.entity_labels))
-        found = [
+        first = [
             self.first_pass(text, scan, spans)
             for text, scan, spans in tqdm(
-                zip(texts, scans, ner, strict=True),
-                total=len(texts),
+                zip(distinct, scans, ner, strict=True),
+                total=len(distinct),
                 disable=not progress,
                 desc="de-identifying",
                 unit="text",
             )
         ]
-        pattern, labels = propagation_pattern(texts, found)
+        which = {text: i for i, text in enumerate(distinct)}
+        pattern, labels = propagation_pattern(texts, [first[which[t]] for t in texts])
         results = []
-        for text, spans in zip(texts, found, strict=True):
+        for text, spans in zip(distinct, first, strict=True):
             if pattern is not None:
                 spans = spans + [
                     Span(m.start(), m.end(), labels.get(_surface(m.group()), "PERSON"), "propagated", 0.7)
@@ -165,7 +169,7 @@ class Detector:
                 ]
             spans = [_with_article(text, s) for s in merge_overlaps(spans, text)]
             results.append(self._allowed_removed(text, spans))
-        return results
+        return [list(results[which[t]]) for t in texts]
 
     def _allowed_removed(self, text: str, spans: list[Span]) -> list[Span]:
         if not self.allow:

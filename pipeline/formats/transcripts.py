@@ -50,14 +50,6 @@ class Transcript:
     labelled: bool = True  # False: no speaker label anywhere; every turn is the participant's
 
 
-def read_text(data: bytes, source: str = "transcript") -> str:
-    """Decode a text transcript (see `pipeline.io.decode_text`): newlines normalised to \\n.
-
-    Offsets in codings.csv and identifiers.jsonl count characters in this text.
-    """
-    return decode_text(data, source)
-
-
 def read_transcript(data: bytes, source: str, *, suffix: str, unlabelled: str = "continue") -> Transcript:
     """A transcript file's canonical text and turns; `suffix` picks the reader."""
     suffix = suffix.lower()
