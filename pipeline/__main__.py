@@ -105,7 +105,8 @@ def ingest(
     from pipeline import ingest as stage
 
     counts = stage.run(_params(params, set_), study=study, out=out, codings=codings, metrics=metrics)
-    return {k: counts[k] for k in ("files", "turns", "participant_turns", "interviewer_turns", "note_turns")}
+    shown = ("kind", "files", "answers", "turns", "participant_turns", "interviewer_turns", "note_turns")
+    return {k: counts[k] for k in shown if k in counts}  # a survey has answers, not files
 
 
 @app.command()
@@ -419,6 +420,15 @@ def report(
         out=out,
         exports_dir=exports,
     ) | {"report": str(out)}
+
+
+@app.command("review-snapshot")
+@_command
+def review_snapshot(study: Annotated[Path, typer.Option()], out: OutOpt, quiet: QuietOpt = False):
+    """Snapshot the study's theme review decisions for `dvc repro` (see dvc.yaml, stage review)."""
+    from pipeline.report.review import write_review_snapshot
+
+    return {"decisions": write_review_snapshot(study, out)}
 
 
 def _codebook(path: Path):

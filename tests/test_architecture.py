@@ -155,7 +155,7 @@ def _dvc_stages() -> dict[str, dict]:
 @pytest.mark.parametrize("stage", sorted(_dvc_stages()))
 def test_dvc_deps_are_exactly_the_modules_the_stage_imports(stage):
     spec = _dvc_stages()[stage]
-    command = spec["cmd"].split("python -m pipeline ", 1)[1].split()[0]
+    command = spec["cmd"].split("python -m pipeline ", 1)[1].split()[0].replace("-", "_")
     declared: set[str] = set()
     for dep in spec.get("deps", []):
         path = REPO / dep

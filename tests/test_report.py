@@ -23,7 +23,14 @@ from pipeline.config import load_params
 from pipeline.errors import UserError
 from pipeline.formats.refi import read_codebook_qdc
 from pipeline.io import read_json, read_table
-from pipeline.report.review import Review, SplitPart, apply_review, load_review, save_review
+from pipeline.report.review import (
+    Review,
+    SplitPart,
+    apply_review,
+    load_review,
+    save_review,
+    write_review_snapshot,
+)
 from pipeline.runner import Layout, run_all, run_report
 from pipeline.schemas import ASSIGNMENTS, SEGMENTS
 
@@ -227,6 +234,22 @@ def test_review_file_mistakes_name_the_decision(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(UserError, match=message):
         load_review(path)
+
+
+def test_review_snapshot_exists_without_a_review_file(tmp_path):
+    # dvc repro's report stage depends on the snapshot: a study without theme_review.yaml runs
+    out = tmp_path / "snapshot.json"
+    assert write_review_snapshot(tmp_path, out) == 0
+    assert json.loads(out.read_text()) == {"exists": False, "decisions": []}
+    save_review(Review().merge(1, 2, label="Waiting").drop(3), tmp_path / "theme_review.yaml")
+    assert write_review_snapshot(tmp_path, out) == 2
+    assert json.loads(out.read_text()) == {
+        "exists": True,
+        "decisions": [{"merge": [1, 2], "label": "Waiting"}, {"drop": 3}],
+    }
+    (tmp_path / "theme_review.yaml").write_text("decisions:\n  - merge: one\n")
+    with pytest.raises(UserError, match="theme_review.yaml"):
+        write_review_snapshot(tmp_path, out)
 
 
 def test_review_unknown_theme_or_segment_is_an_error():

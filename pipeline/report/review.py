@@ -35,7 +35,7 @@ import yaml
 
 from pipeline.cards import card_body
 from pipeline.errors import UserError
-from pipeline.io import read_yaml, write_text
+from pipeline.io import read_yaml, write_json, write_text
 
 REVIEW_FILE = "theme_review.yaml"
 UNASSIGNED = -1
@@ -137,6 +137,16 @@ def load_review(path: Path) -> Review:
     return Review(
         tuple(_parse(item, where=f"{path}: decisions[{i}]") for i, item in enumerate(data["decisions"]))
     )
+
+
+def write_review_snapshot(study: Path, out: Path) -> int:
+    """Write the study's review decisions, checked, as JSON (an empty list and `exists: false`
+    when it has no theme_review.yaml); returns how many. `dvc repro` runs this on every call
+    and re-runs the report only when the snapshot changes."""
+    path = study / REVIEW_FILE
+    review = load_review(path)
+    write_json(out, {"exists": path.is_file(), "decisions": [d.to_dict() for d in review.decisions]})
+    return len(review.decisions)
 
 
 def _theme_id(value: object, where: str) -> int:
