@@ -43,6 +43,7 @@ OutOpt = Annotated[Path, typer.Option("--out", help="Output file.")]
 CodingsOpt = Annotated[
     Path | None, typer.Option(help="Human codings table written by ingest (.parquet, offsets only).")
 ]
+TurnsOpt = Annotated[Path | None, typer.Option(help="Pseudonymised turns (.parquet): the questions asked.")]
 
 
 def _params(path: Path, overrides: list[str] | None) -> Params:
@@ -240,6 +241,7 @@ def discover(
         ),
     ] = None,
     codings: CodingsOpt = None,
+    turns: TurnsOpt = None,
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
     quiet: QuietOpt = False,
@@ -265,6 +267,7 @@ def discover(
         metrics=metrics,
         codebook=book,
         codings=read_codings_table(codings) if codings is not None else None,
+        turns_path=turns,
     )
 
 
@@ -279,9 +282,7 @@ def code(
     train: Annotated[Path | None, typer.Option(help="Human-coded examples `id,text,code`.")] = None,
     embeddings: Annotated[Path | None, typer.Option(help="Segment embeddings (.npy).")] = None,
     codings: CodingsOpt = None,
-    turns: Annotated[
-        Path | None, typer.Option(help="Pseudonymised turns (.parquet): the questions segments answer.")
-    ] = None,
+    turns: TurnsOpt = None,
     metrics: Annotated[
         Path | None, typer.Option(help="How the segments were coded: method, context, counts (JSON).")
     ] = None,

@@ -81,6 +81,7 @@ class ThemesParams(_Section):
     outlier_threshold: float = Field(0.1, ge=-1.0, le=1.0)
     max_unassigned: float = Field(0.1, ge=0.0, le=1.0)
     guided: bool = False  # nudge units towards the codebook's codes when the study has one
+    per_question: bool = False  # surveys: cluster the answers to each question apart
     guide_weight: float = Field(0.25, ge=0.0, le=1.0)
     top_n_words: int = Field(8, ge=1)
     keywords: Literal["ctfidf", "keybert_mmr"] = "ctfidf"

@@ -30,6 +30,7 @@ def run_all(params: Params, *, study: Path, out: Path, progress: bool = False) -
         metrics=lay.metric("themes"),
         codebook=codebook,
         codings=codings,
+        turns_path=lay.deid_turns,
     )
     coding.run(
         params,

@@ -12,13 +12,14 @@ from pipeline.codebook import code_prototypes
 from pipeline.codings import human_segment_codes
 from pipeline.comparison import best_matching_codes
 from pipeline.config import Params, ThemesParams
-from pipeline.context import turn_means, turn_texts
+from pipeline.context import preceding_questions, turn_means, turn_texts
 from pipeline.encoder import embed_with, read_embeddings
 from pipeline.errors import UserError
 from pipeline.io import read_csv, read_table, write_csv, write_json, write_table
-from pipeline.schemas import ASSIGNMENTS, SEGMENTS
+from pipeline.schemas import ASSIGNMENTS, DEID_TURNS, SEGMENTS
 from pipeline.themes.cards import theme_cards
 from pipeline.themes.discover import Discovery, discover_themes
+from pipeline.themes.per_question import discover_per_question
 
 
 def assignments_table(ids: list[str], found: Discovery) -> pd.DataFrame:
@@ -65,10 +66,45 @@ def _discover(
     )
 
 
-def summary(found: Discovery, n: int) -> dict:
+def discover_study(
+    segments: pd.DataFrame,
+    embeddings: np.ndarray,
+    *,
+    params: Params,
+    codebook=None,
+    turns: pd.DataFrame | None = None,
+) -> tuple[Discovery, list[dict] | None]:
+    """Themes of the segments, with their turns as context; with `themes.per_question` and the
+    pseudonymised `turns`, the answers to each question apart (`pipeline.themes.per_question`:
+    the groups come back beside the result)."""
+    texts = segments["text"].tolist()
+    context = turn_context(segments, embeddings, options=params.themes)
+    context_texts = None if context is None else turn_texts(segments)
+
+    def on(idx: np.ndarray) -> Discovery:
+        return _discover(
+            [texts[i] for i in idx],
+            embeddings[idx],
+            params=params,
+            codebook=codebook,
+            context=None if context is None else context[idx],
+            context_texts=None if context_texts is None else [context_texts[i] for i in idx],
+        )
+
+    if params.themes.per_question and turns is not None:
+        questions = preceding_questions(segments, turns)
+        if len(set(questions)) > 1:
+            return discover_per_question(questions, on)
+    return on(np.arange(len(segments))), None
+
+
+def summary(found: Discovery, n: int, groups: list[dict] | None = None) -> dict:
     """Figures for metrics/themes.json (counts and scores only, never text)."""
     stab = found.stability
-    return {
+    # per question group (the last: units left unassigned): its number, units and theme count
+    rows = [{"number": g["number"], "units": g["units"], "themes": len(g["themes"])} for g in groups or []]
+    per_question = {"per_question": rows} if rows else {}
+    return per_question | {
         "mode": found.mode,
         "themes": len(found.keywords),
         "parent_themes": len(set(found.parents.values())),
@@ -110,28 +146,28 @@ def run(
     metrics: Path,
     codebook=None,
     codings: pd.DataFrame | None = None,
+    turns_path: Path | None = None,
 ) -> dict:
     """`codings` (human codings as offsets): each card then names the reference coder's code that
-    matches the theme best."""
+    matches the theme best. `turns_path` (pseudonymised turns): the questions, read for
+    `themes.per_question`."""
     segments = read_table(segments_path, SEGMENTS)
+    per_question = params.themes.per_question and turns_path is not None
+    turns = read_table(turns_path, DEID_TURNS) if per_question else None
     embeddings, _ = read_embeddings(embeddings_path, segments["segment_id"].tolist())
-    context = turn_context(segments, embeddings, options=params.themes)
-    found = _discover(
-        segments["text"].tolist(),
-        embeddings,
-        params=params,
-        codebook=codebook,
-        context=context,
-        context_texts=None if context is None else turn_texts(segments),
-    )
+    found, groups = discover_study(segments, embeddings, params=params, codebook=codebook, turns=turns)
     assignments = assignments_table(segments["segment_id"].tolist(), found)
     write_table(out, assignments, ASSIGNMENTS)
     best = _best_codes(segments, found.topics, codings, min_overlap=params.agreement.min_overlap)
     cards_json = theme_cards(
         segments, embeddings, assignments, found, n_quotes=params.themes.n_quotes, best_codes=best
     )
+    for group in groups or []:  # each card names the question its answers answer
+        for card in cards_json["themes"]:
+            if card["theme_id"] in group["themes"]:
+                card["question"] = {"number": group["number"], "text": group["question"]}
     write_json(cards, cards_json)
-    figures = summary(found, len(segments))
+    figures = summary(found, len(segments), groups)
     write_json(metrics, figures)
     return figures
 
