@@ -22,6 +22,7 @@ from pipeline.formats.qdpx import read_project_cases, read_project_qdpx, write_p
 from pipeline.formats.readers import read_codebook, read_codings_file
 from pipeline.formats.refi import codebook_qdc
 from pipeline.formats.taguette import read_taguette_csv
+from pipeline.ingest.survey import load_responses
 from pipeline.report.review import load_review
 from pipeline.study import load_participants, load_study_info
 
@@ -149,6 +150,22 @@ for _r in (
         "csv",
         _const(b"transcript_id,coder,code,start,end\nT1,A,cafe,0,5\nT1,B,cafe,x,5\n"),
         _const(f"transcript_id,coder,code,start,end\nT1,A,{X},0,5\n".encode()),
+    ),
+    Reader(
+        "codings_survey_csv",
+        "codings.csv",
+        read_codings_file,
+        "csv",
+        _const(b"id,coder,code\nA1,A,cafe\nA2,B,waiting\n"),
+        _const(f"id,coder,code\nA1,A,{X}\n".encode()),
+    ),
+    Reader(
+        "responses",
+        "responses.csv",
+        load_responses,
+        "csv",
+        _const("id,text,group,question\n1,The café was shut.,web,Why?\n2,,app,Why?\n".encode()),
+        _const(f"id,text\n1,{X}\n".encode()),
     ),
     Reader("qdpx", "project.qdpx", read_project_qdpx, "zip", _qdpx, lambda t: _qdpx(t, "P1: " + X)),
     Reader("qdpx_cases", "cases.qdpx", read_project_cases, "zip", _qdpx, lambda t: _qdpx(t, "P1: " + X)),
