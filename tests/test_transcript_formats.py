@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import math
+import re
 import zipfile
 from pathlib import Path
 
@@ -480,7 +481,10 @@ def test_serdif_end_to_end_with_taguette_codings(tmp_path):
         p.stem: read_transcript(p.read_bytes(), str(p), suffix=".odt", unlabelled="participant").text
         for p in (study / "transcripts").glob("*.odt")
     }
-    landed = read_codings_table(lay.codings)
+    # the file names' session dates (P10_GMT20211130) never reach the outputs after deidentify
+    renamed = read_codings_table(lay.codings)
+    assert len(renamed) and not any(re.search(r"20\d{6}", t) for t in renamed["transcript_id"])
+    landed = read_codings_table(lay.codings_ingested)  # under the study's own ids, as ingested
     spans: dict[tuple[str, str], list[str]] = {}
     for r in landed.itertuples():
         spans.setdefault((r.transcript_id, r.code), []).append(
