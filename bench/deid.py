@@ -9,6 +9,7 @@ import json
 import sys
 import time
 
+from bench.clinical import clinical_notes
 from bench.data import ROOT, SHARED
 from pipeline.config import DeidParams
 from pipeline.deid import deidentify_corpus
@@ -20,6 +21,7 @@ from pipeline.ingest import ingest_study
 DEMO = ROOT / "data" / "demo"
 SYNTH = SHARED / "presidio-synth" / "synth_dataset_v2.json"
 SPACY = DeidParams().spacy_model
+CLINICAL_SIZES = (300, 1000, 3000)  # notes of the generated clinical-style stress set
 
 # Gold labels -> the coarse types reported (so both datasets read alike).
 COARSE = {
@@ -161,4 +163,13 @@ def run() -> dict:
             found["presidio-synth/presidio"] = evaluate("synth", texts, gold, lengths, docs, dets, secs)
     else:
         results["skipped"]["presidio-synth"] = f"{SYNTH} not found"
+    for n in CLINICAL_SIZES:  # the stress set, at growing sizes
+        texts, gold = clinical_notes(n)
+        docs = [str(i) for i in range(n)]
+        lengths = dict(zip(docs, map(len, texts), strict=True))
+        dets, secs = ours(texts, register=Register(), speakers=[])
+        found[f"clinical {n}/pipeline"] = evaluate("clinical", texts, gold, lengths, docs, dets, secs)
+        if "presidio" not in results["skipped"]:
+            dets, secs = presidio(texts)
+            found[f"clinical {n}/presidio"] = evaluate("clinical", texts, gold, lengths, docs, dets, secs)
     return results

@@ -12,15 +12,17 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 from pipeline.config import DeidParams
 from pipeline.deid.gazetteer import ORG_HEADS, gazetteer_spans
 from pipeline.deid.lexicon import first_names, is_common_word
-from pipeline.deid.ner import ner_spans
+from pipeline.deid.ner import ner_processes, ner_spans
 from pipeline.deid.register import Register, read_allow, read_register, register_pattern, register_spans
 from pipeline.deid.rules import TITLES, rule_spans
 from pipeline.deid.spans import Span, merge_overlaps
+from pipeline.deid.terms import TermMatcher
 from pipeline.errors import UserError
 
 _NER_LABELS = {
@@ -42,6 +44,8 @@ _GENERIC_SPEAKER = re.compile(
 )
 _TITLES = {t.casefold() for t in TITLES}
 _ORG_HEAD = re.compile(rf"\s+(?:{ORG_HEADS})$")
+# short capitalised shorthand: propagated only when a recognizer besides spaCy found it
+_ACRONYM = re.compile(r"^(?=(?:.*[A-Z]){2})[A-Za-z0-9&/]{2,6}$")
 PROPAGATED_LABELS = ("PERSON", "ORG", "PLACE", "SERVICE")
 
 
@@ -88,19 +92,11 @@ def _spacy_spans(doc, entity_labels: frozenset[str]) -> list[Span]:
     return spans
 
 
-def _known_name_spans(text: str, pattern: re.Pattern[str] | None) -> list[Span]:
-    if pattern is None:
-        return []
-    return [Span(m.start(), m.end(), "PERSON", "speaker_label", 1.0) for m in pattern.finditer(text)]
+def _known_name_spans(text: str, matcher: TermMatcher) -> list[Span]:
+    return [Span(m.start, m.end, "PERSON", "speaker_label", 1.0) for m in matcher.finditer(text)]
 
 
-def _word_pattern(terms: Iterable[str], *, ignore_case: bool) -> re.Pattern[str] | None:
-    terms = sorted({t for t in terms if t}, key=len, reverse=True)
-    if not terms:
-        return None
-    body = "|".join(re.escape(t).replace(r"\ ", r"\s+") for t in terms)
-    flags = re.IGNORECASE if ignore_case else 0
-    return re.compile(rf"(?<!\w)(?:{body})(?:['\u2019]s)?(?!\w)", flags)
+Region = tuple[int, int]
 
 
 class Detector:
@@ -119,7 +115,7 @@ class Detector:
         self.entity_labels = frozenset(entity_labels)
         self.register = register or Register()
         self._register_re = register_pattern(self.register) if self.register.entries else None
-        self._names_re = _word_pattern(known_names, ignore_case=False)
+        self._names = TermMatcher(known_names)
         self.allow = allow
 
     def first_pass(self, text: str, scan: str, ner: list[Span]) -> list[Span]:
@@ -130,7 +126,7 @@ class Detector:
         spans += rule_spans(text)
         spans += gazetteer_spans(scan)
         spans += register_spans(text, self.register, self._register_re)
-        spans += _known_name_spans(text, self._names_re)
+        spans += _known_name_spans(text, self._names)
         return spans
 
     def rules_only(self, text: str) -> list[Span]:
@@ -139,37 +135,60 @@ class Detector:
         spans = rule_spans(text) + register_spans(text, self.register, self._register_re)
         return self._allowed_removed(text, merge_overlaps(spans, text))
 
-    def detect_many(self, texts: list[str], *, progress: bool = False) -> list[list[Span]]:
-        """Spans per text. A text that occurs several times (a survey's question before each
-        answer) is read once; each occurrence still counts as evidence for propagation."""
+    def first_passes(
+        self, texts: list[str], *, regions: list[list[Region] | None] | None = None, progress: bool = False
+    ) -> list[list[Span]]:
+        """The map step: every recognizer over each text on its own. `regions[i]`, when given,
+        limits spaCy to those stretches of text i (the sentences a replacement changed)."""
         from tqdm import tqdm
 
-        distinct = list(dict.fromkeys(texts))
-        scans = [_caps_normalised(t) if _mostly_upper(t) else t for t in distinct]
-        # long texts are read in bounded windows (spaCy refuses over 1M characters: E088)
-        ner = ner_spans(self.nlp, scans, lambda doc: _spacy_spans(doc, self.entity_labels))
-        first = [
-            self.first_pass(text, scan, spans)
-            for text, scan, spans in tqdm(
-                zip(distinct, scans, ner, strict=True),
-                total=len(distinct),
-                disable=not progress,
-                desc="de-identifying",
-                unit="text",
-            )
+        scans = [_caps_normalised(t) if _mostly_upper(t) else t for t in texts]
+        regions = regions or [None] * len(texts)
+        pieces = [
+            (i, lo, hi)
+            for i, (s, r) in enumerate(zip(scans, regions, strict=True))
+            for lo, hi in r or [(0, len(s))]
         ]
-        which = {text: i for i, text in enumerate(distinct)}
-        pattern, labels = propagation_pattern(texts, [first[which[t]] for t in texts])
-        results = []
-        for text, spans in zip(distinct, first, strict=True):
-            if pattern is not None:
-                spans = spans + [
-                    Span(m.start(), m.end(), labels.get(_surface(m.group()), "PERSON"), "propagated", 0.7)
-                    for m in pattern.finditer(text)
-                ]
-            spans = [_with_article(text, s) for s in merge_overlaps(spans, text)]
-            results.append(self._allowed_removed(text, spans))
-        return [list(results[which[t]]) for t in texts]
+        # long texts are read in bounded windows (spaCy refuses over 1M characters: E088)
+        found = ner_spans(
+            self.nlp,
+            (scans[i][lo:hi] for i, lo, hi in pieces),
+            lambda doc: _spacy_spans(doc, self.entity_labels),
+            n_process=ner_processes(sum(hi - lo for _, lo, hi in pieces)),
+        )
+        ner: list[list[Span]] = [[] for _ in texts]
+        for (i, lo, _), spans in zip(
+            tqdm(pieces, disable=not progress, desc="de-identifying", unit="text"), found, strict=True
+        ):
+            ner[i] += [replace(s, start=s.start + lo, end=s.end + lo) for s in spans]
+        return [self.first_pass(*args) for args in zip(texts, scans, ner, strict=True)]
+
+    def finish(self, text: str, first: list[Span], propagation: Propagation) -> list[Span]:
+        """The second map step: a text's own spans, the study's names propagated into it,
+        overlaps merged, the allow-list applied."""
+        spans = first + propagation.spans(text)
+        return self._allowed_removed(text, [_with_article(text, s) for s in merge_overlaps(spans, text)])
+
+    def detect_many(
+        self,
+        texts: list[str],
+        *,
+        known: dict[str, list[Span]] | None = None,
+        regions: dict[str, list[Region]] | None = None,
+        progress: bool = False,
+    ) -> list[list[Span]]:
+        """Spans per text: the first pass over each distinct text (a survey's question before
+        each answer is read once; `known` holds first passes already made), the study's
+        surfaces gathered (each occurrence counts), then propagated into every text."""
+        known = known or {}
+        distinct = [t for t in dict.fromkeys(texts) if t not in known]
+        new = self.first_passes(
+            distinct, regions=[(regions or {}).get(t) for t in distinct], progress=progress
+        )
+        first = {**known, **dict(zip(distinct, new, strict=True))}
+        propagation = Propagation.gather(texts, [first[t] for t in texts])
+        done = {t: self.finish(t, first[t], propagation) for t in dict.fromkeys(texts)}
+        return [list(done[t]) for t in texts]
 
     def _allowed_removed(self, text: str, spans: list[Span]) -> list[Span]:
         if not self.allow:
@@ -189,43 +208,59 @@ def _strip_possessive(surface: str) -> str:
     return re.sub(r"['\u2019]s$", "", surface.strip())
 
 
-def _surface(matched: str) -> str:
-    return _strip_possessive(re.sub(r"\s+", " ", matched))
+class Propagation:
+    """The reduce step: the names, places and organisations found anywhere in the study
+    (`gather`), to be marked wherever else they occur (`spans`)."""
 
+    def __init__(self, labels: dict[str, str]):
+        self.labels = labels
+        self._matcher = TermMatcher(labels)
 
-def propagation_pattern(
-    texts: list[str], found: list[list[Span]]
-) -> tuple[re.Pattern[str] | None, dict[str, str]]:
-    """One regex over every name, place and organisation surface found in pass 1.
+    def spans(self, text: str) -> list[Span]:
+        return [
+            Span(m.start, m.end, self.labels[m.term], "propagated", 0.7) for m in self._matcher.finditer(text)
+        ]
 
-    Surfaces that are ordinary words ("Hope") are propagated only when found twice or more,
-    and only where capitalised; each token of a multi-word person name and the name part of
-    an organisation ("Royal Kennet" from "Royal Kennet Hospital") are propagated too.
-    """
-    counts: Counter[tuple[str, str]] = Counter()
-    for text, spans in zip(texts, found, strict=True):
-        for s in spans:
-            if s.label not in PROPAGATED_LABELS or s.score < 0.6:
+    @classmethod
+    def gather(cls, texts: list[str], found: list[list[Span]]) -> Propagation:
+        """Surfaces that are ordinary words ("Hope") are propagated only when found twice or
+        more, and only where capitalised; acronyms only when a recognizer besides spaCy found
+        them (the register, a rule, a gazetteer); each token of a multi-word person name and the name
+        part of an organisation ("Royal Kennet" from "Royal Kennet Hospital") are propagated too."""
+        counts: Counter[tuple[str, str]] = Counter()
+        confirmed: set[str] = set()  # found by a recognizer other than spaCy
+        for text, spans in zip(texts, found, strict=True):
+            for s in spans:
+                if s.label in PROPAGATED_LABELS and s.score >= 0.6:
+                    surfaces = _surfaces(text, s)
+                    counts.update(surfaces)
+                    if s.detector != "spacy":
+                        confirmed.update(surface for surface, _ in surfaces)
+        labels: dict[str, str] = {}
+        for (surface, label), n in counts.most_common():
+            if not surface[:1].isupper() or surface in labels:
                 continue
-            surface = _strip_possessive(text[s.start : s.end])
-            counts[(surface, s.label)] += 1
-            tokens = surface.split()
-            if s.label == "PERSON" and len(tokens) > 1:
-                for token in tokens[1:] if tokens[0].casefold().rstrip(".") in _TITLES else tokens:
-                    if token[:1].isupper() and len(token) > 1:
-                        counts[(token, "PERSON")] += 1
-            if s.label == "ORG":
-                stem = _ORG_HEAD.sub("", surface)
-                if stem != surface and len(stem) > 3:
-                    counts[(stem, "ORG")] += 1
-    labels: dict[str, str] = {}
-    for (surface, label), n in counts.most_common():
-        if not surface[:1].isupper() or surface in labels:
-            continue
-        if all(is_common_word(w) for w in surface.split()) and n < 2:
-            continue
-        labels[surface] = label
-    return _word_pattern(labels, ignore_case=False), labels
+            if _ACRONYM.match(surface) and surface not in confirmed:
+                continue  # spaCy reads clinical shorthand ("NOK", "SpR") as organisations
+            if all(is_common_word(w) for w in surface.split()) and n < 2:
+                continue
+            labels[surface] = label
+        return cls(labels)
+
+
+def _surfaces(text: str, s: Span) -> list[tuple[str, str]]:
+    surface = " ".join(_strip_possessive(text[s.start : s.end]).split())
+    out = [(surface, s.label)]
+    tokens = surface.split()
+    if s.label == "PERSON" and len(tokens) > 1:
+        for token in tokens[1:] if tokens[0].casefold().rstrip(".") in _TITLES else tokens:
+            if token[:1].isupper() and len(token) > 1:
+                out.append((token, "PERSON"))
+    if s.label == "ORG":
+        stem = _ORG_HEAD.sub("", surface)
+        if stem != surface and len(stem) > 3:
+            out.append((stem, "ORG"))
+    return out
 
 
 def _ner_listens_to_tok2vec(nlp) -> bool:

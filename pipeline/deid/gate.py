@@ -5,6 +5,7 @@ still remains stops the stage with the locations (never the text) to review."""
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
 from pipeline.config import DeidParams
@@ -16,6 +17,7 @@ from pipeline.errors import UserError
 from pipeline.offsets import original_offset, replacement_bounds
 
 _ALNUM = re.compile(r"\w{2,}")
+_SENTENCE_END = re.compile(r"[.!?][\"')\]\u2019\u201d]*\s+|\n\s*")
 
 
 @dataclass(frozen=True)
@@ -26,14 +28,27 @@ class Leak:
 
 
 def find_leaks(
-    result: Pseudonymised, detector: Detector, *, only: list[int] | None = None
+    result: Pseudonymised,
+    detector: Detector,
+    *,
+    only: list[int] | None = None,
+    known: dict[str, list[Span]] | None = None,
 ) -> list[tuple[Leak, Span]]:
     """Re-run every detector over the output (or the texts `only` lists); report what lies
     outside the placeholders: the leak (output location) and the span to add, in ORIGINAL
-    offsets."""
+    offsets. Only what changed is read again: a text without replacements keeps its first
+    pass from `known`, and in a changed text spaCy re-reads the sentences around each
+    placeholder; the rules and the study-wide propagation cover every text (linear time)."""
     indices = list(range(len(result.texts))) if only is None else only
     masked = [_mask(result.texts[i], replacement_bounds(result.spans[i])) for i in indices]
-    found = detector.detect_many(masked)
+    regions = {
+        text: changed_sentences(text, replacement_bounds(result.spans[i]))
+        for i, text in zip(indices, masked, strict=True)
+        if result.spans[i]
+    }
+    found = detector.detect_many(
+        masked, known={t: v for t, v in (known or {}).items() if t not in regions}, regions=regions
+    )
     leaks = []
     for i, text, spans in zip(indices, masked, found, strict=True):
         records = result.spans[i]
@@ -52,6 +67,22 @@ def find_leaks(
     return leaks
 
 
+def changed_sentences(text: str, bounds: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The sentences (merged where they touch) that hold the placeholders at `bounds`."""
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    regions: list[tuple[int, int]] = []
+    for start, end in bounds:
+        k = bisect_right(ends, start)
+        lo = ends[k - 1] if k else 0
+        k = bisect_left(ends, end)
+        hi = ends[k] if k < len(ends) else len(text)
+        if regions and lo <= regions[-1][1]:
+            regions[-1] = (regions[-1][0], max(hi, regions[-1][1]))
+        else:
+            regions.append((lo, hi))
+    return regions
+
+
 def _mask(text: str, bounds: list[tuple[int, int]]) -> str:
     """Blank out placeholders (same length), so detectors see only what was left."""
     chars = list(text)
@@ -65,11 +96,13 @@ def deidentify_corpus(
 ) -> tuple[Pseudonymised, list[Leak], int]:
     """Detect, pseudonymise, and gate: what the gate finds is replaced too, for up to
     `options.gate_rounds` rounds. Returns the result, leaks still present, rounds used."""
-    spans = detector.detect_many(texts, progress=progress)
+    distinct = list(dict.fromkeys(texts))
+    known = dict(zip(distinct, detector.first_passes(distinct, progress=progress), strict=True))
+    spans = detector.detect_many(texts, known=known)
     rounds, check = 0, None  # the first check covers every text, later ones what changed
     while True:
         result = pseudonymise_corpus(texts, spans, register=register, age_policy=options.age_policy)
-        leaks = find_leaks(result, detector, only=check)
+        leaks = find_leaks(result, detector, only=check, known=known if check is None else None)
         if not leaks or rounds >= options.gate_rounds:
             return result, [leak for leak, _ in leaks], rounds
         rounds += 1

@@ -12,6 +12,7 @@ counted twice. Offsets are mapped back to the whole text.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -20,6 +21,9 @@ from pipeline.deid.spans import Span
 
 MAX_WINDOW = 100_000
 OVERLAP = 2_000
+# spaCy in several processes pays once the text outweighs each process's start (loading the
+# model again: about 2 s, some 150,000 characters of NER on one core)
+PARALLEL_FROM = 1_000_000
 _SENTENCE_END = re.compile(r"[.!?][\"')\]\u2019\u201d]*\s+|\n\s*")
 _SPACE = re.compile(r"\s")
 
@@ -71,12 +75,18 @@ def text_windows(text: str, *, max_window: int = MAX_WINDOW, overlap: int = OVER
     return windows
 
 
+def ner_processes(characters: int) -> int:
+    """How many processes spaCy gets for this much text: one, or every core for large corpora."""
+    return min(os.cpu_count() or 1, 4) if characters >= PARALLEL_FROM else 1
+
+
 def ner_spans(
     nlp,
     texts: Iterable[str],
     to_spans: Callable[[object], list[Span]],
     *,
     batch_size: int = 64,
+    n_process: int = 1,
     max_window: int = MAX_WINDOW,
     overlap: int = OVERLAP,
 ) -> Iterator[list[Span]]:
@@ -92,7 +102,7 @@ def ner_spans(
                 yield text[w.start : w.end]
 
     current, found = 0, []
-    for k, doc in enumerate(nlp.pipe(pieces(), batch_size=batch_size)):
+    for k, doc in enumerate(nlp.pipe(pieces(), batch_size=batch_size, n_process=n_process)):
         i, w = plan[k]
         while current < i:  # texts before this one are complete
             yield found
