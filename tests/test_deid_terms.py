@@ -45,7 +45,8 @@ def test_ignore_case_and_a_thousand_terms():
 
 words = st.sampled_from(["Ann", "Lee", "Ann Lee", "ann", "Kennet", "Ke", "K", "é", "Åsa", "x"])
 texts = st.lists(
-    st.one_of(words, st.sampled_from([" ", "  ", "\n", "'s", "\u2019s", ".", "_", "-", "s", "1"])), max_size=30
+    st.one_of(words, st.sampled_from([" ", "  ", "\n", "'s", "\u2019s", ".", "_", "-", "s", "1"])),
+    max_size=30,
 )
 
 
