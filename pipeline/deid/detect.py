@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline.config import DeidParams
@@ -117,6 +117,9 @@ class Detector:
         self._register_re = register_pattern(self.register) if self.register.entries else None
         self._names = TermMatcher(known_names)
         self.allow = allow
+        self.spec: DetectorSpec | None = None  # how to load this detector again (in a worker)
+        # first passes elsewhere (a Ray actor pool: see the deid stage); None: in this process
+        self.first_pass_map: Callable[[list[str], list[list[Region] | None]], list[list[Span]]] | None = None
 
     def first_pass(self, text: str, scan: str, ner: list[Span]) -> list[Span]:
         """Every recognizer over one text; `scan` is the text as capitalisation-based
@@ -163,6 +166,14 @@ class Detector:
             ner[i] += [replace(s, start=s.start + lo, end=s.end + lo) for s in spans]
         return [self.first_pass(*args) for args in zip(texts, scans, ner, strict=True)]
 
+    def map_first_passes(
+        self, texts: list[str], *, regions: list[list[Region] | None] | None = None, progress: bool = False
+    ) -> list[list[Span]]:
+        """`first_passes`, here or wherever `first_pass_map` sends them."""
+        if self.first_pass_map is None:
+            return self.first_passes(texts, regions=regions, progress=progress)
+        return self.first_pass_map(texts, regions or [None] * len(texts))
+
     def finish(self, text: str, first: list[Span], propagation: Propagation) -> list[Span]:
         """The second map step: a text's own spans, the study's names propagated into it,
         overlaps merged, the allow-list applied."""
@@ -182,7 +193,7 @@ class Detector:
         surfaces gathered (each occurrence counts), then propagated into every text."""
         known = known or {}
         distinct = [t for t in dict.fromkeys(texts) if t not in known]
-        new = self.first_passes(
+        new = self.map_first_passes(
             distinct, regions=[(regions or {}).get(t) for t in distinct], progress=progress
         )
         first = {**known, **dict(zip(distinct, new, strict=True))}
@@ -269,6 +280,32 @@ def _ner_listens_to_tok2vec(nlp) -> bool:
     return any(getattr(layer, "name", "") == "tok2vec-listener" for layer in nlp.get_pipe("ner").model.walk())
 
 
+@dataclass(frozen=True)
+class DetectorSpec:
+    """Everything a detector is made of, as plain data: `load()` builds it, and calling the
+    spec (the setup of a `pipeline.engine` job) loads it once per worker and returns the first
+    pass over a batch of (text, regions) items."""
+
+    spacy_model: str
+    entity_labels: tuple[str, ...]
+    register: Register
+    known_names: tuple[str, ...]
+    allow: frozenset[str]
+
+    def load(self) -> Detector:
+        return load_detector(
+            self.spacy_model,
+            entity_labels=self.entity_labels,
+            register=self.register,
+            known_names=self.known_names,
+            allow=self.allow,
+        )
+
+    def __call__(self) -> Callable[[list], list[list[Span]]]:
+        detector = self.load()
+        return lambda batch: detector.first_passes([t for t, _ in batch], regions=[r for _, r in batch])
+
+
 def load_detector(
     spacy_model: str,
     *,
@@ -287,7 +324,12 @@ def load_detector(
         nlp.select_pipes(enable=[name for name in nlp.pipe_names if name in keep])
     except OSError as e:
         raise UserError(f"params deid.spacy_model: spaCy pipeline '{spacy_model}' is not installed") from e
-    return Detector(nlp, entity_labels=entity_labels, register=register, known_names=known_names, allow=allow)
+    known_names = tuple(known_names)
+    detector = Detector(
+        nlp, entity_labels=entity_labels, register=register, known_names=known_names, allow=allow
+    )
+    detector.spec = DetectorSpec(spacy_model, tuple(entity_labels), detector.register, known_names, allow)
+    return detector
 
 
 def study_detector(

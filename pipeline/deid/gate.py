@@ -97,7 +97,7 @@ def deidentify_corpus(
     """Detect, pseudonymise, and gate: what the gate finds is replaced too, for up to
     `options.gate_rounds` rounds. Returns the result, leaks still present, rounds used."""
     distinct = list(dict.fromkeys(texts))
-    known = dict(zip(distinct, detector.first_passes(distinct, progress=progress), strict=True))
+    known = dict(zip(distinct, detector.map_first_passes(distinct, progress=progress), strict=True))
     spans = detector.detect_many(texts, known=known)
     rounds, check = 0, None  # the first check covers every text, later ones what changed
     while True:

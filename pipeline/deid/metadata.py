@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from pipeline.deid.spans import Span
+from pipeline.deid.terms import TermMatcher
 
 ID_COLUMNS = ("transcript_id", "participant_id", "group")
 # Read "_", "-" and "." in ids as spaces so that their parts are words to the recognizers
@@ -56,7 +57,7 @@ def rename_ids(
     surface of an entity the corpus's de-identification replaced, as a word. `entities`:
     (placeholder, surfaces). `name`, `description`: already pseudonymised."""
     surfaces = {s.casefold(): p.strip("[]") for p, ss in entities for s in ss if len(s) > 2}
-    pattern = _words(sorted(surfaces, key=len, reverse=True))
+    matcher = TermMatcher(surfaces, ignore_case=True)
     out = Renamed(name=name, description=description, maps={c: {} for c in ID_COLUMNS})
     for col in ID_COLUMNS:
         values = sorted(turns[col].unique())
@@ -64,9 +65,7 @@ def rename_ids(
         for value in values:
             text = value.translate(_SEPARATORS)
             found = [(sp.start, sp.end, sp.label) for sp in detect(text)]
-            if pattern is not None:
-                found += [(m.start(), m.end(), surfaces[m.group().casefold()])
-                          for m in pattern.finditer(text)]
+            found += [(m.start, m.end, surfaces[m.term]) for m in matcher.finditer(text)]
             if not found:
                 continue
             base, n = _replaced(value, found), 1
@@ -77,13 +76,6 @@ def rename_ids(
             taken.add(new)
             out.maps[col][value] = new
     return out
-
-
-def _words(terms: list[str]) -> re.Pattern[str] | None:
-    if not terms:
-        return None
-    body = "|".join(re.escape(t) for t in terms)
-    return re.compile(rf"(?<![^\W_])(?:{body})(?![^\W_])", re.IGNORECASE)
 
 
 def _replaced(value: str, found: list[tuple[int, int, str]]) -> str:

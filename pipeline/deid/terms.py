@@ -38,7 +38,7 @@ def _fold(text: str) -> str:
 class Match:
     start: int
     end: int
-    term: str  # the term as given (spaces single), whichever spelling the text has
+    term: str  # the term as given, whichever spelling (case, spaces) the text has
 
 
 class TermMatcher:
@@ -47,10 +47,10 @@ class TermMatcher:
     def __init__(self, terms: Iterable[str], *, ignore_case: bool = False):
         self.ignore_case = ignore_case
         self._automaton = ahocorasick.Automaton()
-        for term in {" ".join(t.split()) for t in terms if t and t.strip()}:
-            key = _fold(term) if ignore_case else term
-            # a key two terms share (case variants when ignoring case) keeps the first in order
-            if key not in self._automaton or term < self._automaton.get(key)[1]:
+        for term in sorted({t for t in terms if t and t.strip()}):
+            flat = " ".join(term.split())
+            key = _fold(flat) if ignore_case else flat
+            if key not in self._automaton:  # spellings of one key keep the first in order
                 self._automaton.add_word(key, (len(key), term))
         self.empty = len(self._automaton) == 0
         if not self.empty:
