@@ -1,6 +1,7 @@
 """`python -m bench {themes,coding,deid}`: run a benchmark on every dataset it knows (those
 missing under ../shared are skipped, saying why), write `bench/results/<kind>.json` and
-regenerate the README's table from it. `python -m bench readme` regenerates the tables only."""
+regenerate the README's table from it. `python -m bench scale` times every stage on generated
+studies of growing size. `python -m bench readme` regenerates the tables only."""
 
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ import sys
 import warnings
 from pathlib import Path
 
-from bench import coding, data, deid, results, themes
+from bench import coding, data, deid, results, scale, themes
+from bench.scale_data import SIZES
 
-TABLES = {"themes": themes.table, "coding": coding.table, "deid": deid.table}
+TABLES = {"themes": themes.table, "coding": coding.table, "deid": deid.table, "scale": scale.table}
 
 
 def main(argv: list[str]) -> int:
@@ -33,16 +35,33 @@ def main(argv: list[str]) -> int:
         if kind == "coding":
             p.add_argument("--seeds", type=int, default=3, help="training splits for few-shot")
     sub.add_parser("deid", help="de-identification recall and speed, beside Presidio")
+    p = sub.add_parser(
+        "scale", help="seconds and peak memory of every stage on generated studies of growing size"
+    )
+    p.add_argument("--kind", dest="kinds", nargs="+", choices=list(SIZES), default=list(SIZES))
+    p.add_argument("--sizes", nargs="+", type=int, help="a subset of the sizes (default: all of each kind's)")
+    p.add_argument("--seed", type=int, default=0, help="the generated studies' seed")
+    p.add_argument(
+        "--keep",
+        type=Path,
+        help="keep the generated studies and outputs in this folder (its <kind>-<size> folders are replaced)",
+    )
     sub.add_parser("readme", help="regenerate the README's tables from bench/results")
     worker = sub.add_parser("fit-themes", help=argparse.SUPPRESS)  # one timed fit, in a fresh process
     worker.add_argument("name")
     worker.add_argument("method")
     worker.add_argument("out", type=Path)
     worker.add_argument("--set", action="append", default=[])
+    bare = sub.add_parser("scale-bare", help=argparse.SUPPRESS)  # bare library calls, in a fresh process
+    bare.add_argument("out", type=Path)
+    bare.add_argument("result", type=Path)
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
     if args.kind == "fit-themes":
         themes.worker(args.name, args.method, args.out, tuple(args.set))
+        return 0
+    if args.kind == "scale-bare":
+        scale.bare_worker(args.out, args.result)
         return 0
     if args.kind == "themes":
         record = themes.run(args.data, tuple(args.set))
@@ -50,6 +69,9 @@ def main(argv: list[str]) -> int:
         record = coding.run(args.data, tuple(args.set), seeds=args.seeds)
     elif args.kind == "deid":
         record = deid.run()
+    elif args.kind == "scale":
+        command = "python -m bench " + " ".join(argv)
+        record = scale.run(args.kinds, args.sizes, seed=args.seed, command=command, keep=args.keep)
     if args.kind != "readme":
         record = results.save(args.kind, record, command=argv)
         print(TABLES[args.kind](record))

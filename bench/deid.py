@@ -21,7 +21,7 @@ from pipeline.ingest import ingest_study
 DEMO = ROOT / "data" / "demo"
 SYNTH = SHARED / "presidio-synth" / "synth_dataset_v2.json"
 SPACY = DeidParams().spacy_model
-CLINICAL_SIZES = (300, 1000, 3000)  # notes of the generated clinical-style stress set
+CLINICAL_SIZES = (300, 1000)  # notes of the generated clinical-style stress set
 
 # Gold labels -> the coarse types reported (so both datasets read alike).
 COARSE = {

@@ -19,13 +19,18 @@ def save(kind: str, payload: dict, *, command: list[str]) -> dict:
     """Write the figures with what made them (command, machine, date)."""
     record = {
         "command": "python -m bench " + " ".join(command),
-        "machine": f"{platform.machine()}, {_cores()} cores, Python {platform.python_version()}",
+        "machine": machine(),
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         **payload,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{kind}.json").write_text(json.dumps(record, indent=2) + "\n")
     return record
+
+
+def machine() -> str:
+    """The machine line every results file carries."""
+    return f"{platform.machine()}, {_cores()} cores, Python {platform.python_version()}"
 
 
 def load(kind: str) -> dict:

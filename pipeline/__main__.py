@@ -20,6 +20,7 @@ from typing import Annotated
 
 import typer
 
+from pipeline.cli_options import CodingsOpt, EngineOpt, InOpt, OutOpt, ParamsOpt, QuietOpt, SetOpt, TurnsOpt
 from pipeline.config import Params, load_params
 from pipeline.errors import UserError
 from pipeline.layout import Layout
@@ -33,21 +34,13 @@ app = typer.Typer(
 log = logging.getLogger("pipeline")
 _REPO = Layout(Path("."))  # the DVC project's layout: the report command's defaults
 
-ParamsOpt = Annotated[Path, typer.Option("--params", help="params.yaml to read (if it exists).")]
-SetOpt = Annotated[
-    list[str] | None, typer.Option("--set", help="Override a param: section.key=value (repeatable).")
-]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or log lines.")]
-InOpt = Annotated[Path, typer.Option("--in", help="Input file.")]
-OutOpt = Annotated[Path, typer.Option("--out", help="Output file.")]
-CodingsOpt = Annotated[
-    Path | None, typer.Option(help="Human codings table written by ingest (.parquet, offsets only).")
-]
-TurnsOpt = Annotated[Path | None, typer.Option(help="Pseudonymised turns (.parquet): the questions asked.")]
 
-
-def _params(path: Path, overrides: list[str] | None) -> Params:
-    return load_params(path if path.exists() or path != Path("params.yaml") else None, overrides or [])
+def _params(path: Path, overrides: list[str] | None, engine: str | None = None) -> Params:
+    """The params file with --set overrides, then --engine (validated in pipeline.config)."""
+    extra = [f"engine={engine}"] if engine is not None else []
+    return load_params(
+        path if path.exists() or path != Path("params.yaml") else None, [*(overrides or []), *extra]
+    )
 
 
 def _command(func):
@@ -77,6 +70,7 @@ def _command(func):
 def run(
     study: Annotated[Path, typer.Option(help="Study folder.")],
     out: Annotated[Path, typer.Option(help="Folder for every stage's outputs.")],
+    engine: EngineOpt = None,
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
     quiet: QuietOpt = False,
@@ -84,7 +78,7 @@ def run(
     """Run every stage on a study folder; outputs land under OUT (same code as the DVC stages)."""
     from pipeline.runner import run_all
 
-    lay = run_all(_params(params, set_), study=study, out=out, progress=not quiet)
+    lay = run_all(_params(params, set_, engine), study=study, out=out, progress=not quiet)
     return {"report": str(lay.report)}
 
 
@@ -136,13 +130,14 @@ def deidentify(
     ] = None,
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
+    engine: EngineOpt = None,
     quiet: QuietOpt = False,
 ):
     """Pseudonymise texts: JSONL lines {"id","text"}, or the ingest stage's turns table (.parquet)."""
     from pipeline import deid
     from pipeline.study import require_study
 
-    p = _params(params, set_)
+    p = _params(params, set_, engine)
     if study is not None:
         require_study(study)
     if codebook_out is not None and study is None:
@@ -215,6 +210,7 @@ def segment(
 def embed(
     in_: InOpt,
     out: OutOpt,
+    engine: EngineOpt = None,
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
     quiet: QuietOpt = False,
@@ -222,7 +218,7 @@ def embed(
     """Embed segments (cached by model and text hash); writes .npy plus a .json sidecar."""
     from pipeline import embed as stage
 
-    return stage.run(_params(params, set_), segments_path=in_, out=out, progress=not quiet)
+    return stage.run(_params(params, set_, engine), segments_path=in_, out=out, progress=not quiet)
 
 
 @app.command()
@@ -286,6 +282,7 @@ def code(
     metrics: Annotated[
         Path | None, typer.Option(help="How the segments were coded: method, context, counts (JSON).")
     ] = None,
+    engine: EngineOpt = None,
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
     quiet: QuietOpt = False,
@@ -296,7 +293,7 @@ def code(
     from pipeline import coding
     from pipeline.codings import read_codings_table
 
-    p = _params(params, set_)
+    p = _params(params, set_, engine)
     if in_.suffix == ".csv":
         if codebook is None:
             raise UserError("--codebook is required when --in is a CSV")

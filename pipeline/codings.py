@@ -24,40 +24,61 @@ def read_codings_table(path: Path) -> pd.DataFrame:
     return read_table(path, CODINGS)
 
 
+def _rows_by_transcript(transcript_ids: pd.Series) -> dict:
+    """Row positions (ascending) per transcript id, in one pass (no table per transcript)."""
+    codes, uniques = pd.factorize(transcript_ids)  # a missing id (-1) belongs to no transcript
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    return {t: order[bounds[g] : bounds[g + 1]] for g, t in enumerate(uniques)}
+
+
+def _overlaps(segments: pd.DataFrame, codings: pd.DataFrame):
+    """Per transcript with both, sorted: (its segment rows, its span rows, the characters each
+    span shares with each segment: spans x segments)."""
+    seg_rows, span_rows = (
+        _rows_by_transcript(segments["transcript_id"]),
+        _rows_by_transcript(codings["transcript_id"]),
+    )
+    s_start, s_end = segments["orig_start"].to_numpy(), segments["orig_end"].to_numpy()
+    c_start, c_end = codings["start"].to_numpy(), codings["end"].to_numpy()
+    for tid in sorted(seg_rows):
+        segs, spans = seg_rows[tid], span_rows.get(tid)
+        if spans is not None:
+            shared = np.minimum(s_end[segs][None, :], c_end[spans][:, None]) - np.maximum(
+                s_start[segs][None, :], c_start[spans][:, None]
+            )
+            yield segs, spans, shared
+
+
 def human_segment_codes(segments: pd.DataFrame, codings: pd.DataFrame, *, min_overlap: float) -> pd.DataFrame:
     """Map human-coded spans onto segments: a segment carries a code when the coded span
     covers at least `min_overlap` of the segment's characters (in the original text).
 
-    Returns long table id, coder, code, overlap.
+    Returns long table id, coder, code, overlap. Transcript by transcript, each of its spans
+    against each of its segments (a survey has a transcript per answer: time grows with the
+    transcripts, never with transcripts x spans).
     """
-    rows = []
-    for tid, segs in segments.groupby("transcript_id"):
-        spans = codings[codings["transcript_id"] == tid]
-        if spans.empty:
-            continue
-        s_start, s_end = segs["orig_start"].to_numpy(), segs["orig_end"].to_numpy()
-        length = np.maximum(s_end - s_start, 1)
-        for span in spans.itertuples(index=False):
-            overlap = np.minimum(s_end, span.end) - np.maximum(s_start, span.start)
-            share = np.clip(overlap, 0, None) / length
-            for i in np.nonzero(share >= min_overlap)[0]:
-                rows.append((segs["segment_id"].iloc[i], span.coder, span.code, float(share[i])))
+    ids, coder, code = (x.to_numpy() for x in (segments["segment_id"], codings["coder"], codings["code"]))
+    length = np.maximum(segments["orig_end"].to_numpy() - segments["orig_start"].to_numpy(), 1)
+    rows: list[tuple] = []
+    for segs, spans, shared in _overlaps(segments, codings):
+        share = np.clip(shared, 0, None) / length[segs][None, :]
+        c, i = np.nonzero(share >= min_overlap)  # by span, then segment
+        rows += zip(
+            ids[segs[i]].tolist(),
+            coder[spans[c]].tolist(),
+            code[spans[c]].tolist(),
+            share[c, i].tolist(),
+            strict=True,
+        )
     df = pd.DataFrame(rows, columns=["id", "coder", "code", "overlap"])
     return df.sort_values("overlap", ascending=False).drop_duplicates(["id", "coder", "code"])
 
 
 def spans_reaching_no_segment(segments: pd.DataFrame, codings: pd.DataFrame) -> int:
     """How many coded spans overlap no segment at all (by even one character)."""
-    n = 0
-    bounds = {
-        t: (g["orig_start"].to_numpy(), g["orig_end"].to_numpy())
-        for t, g in segments.groupby("transcript_id")
-    }
-    for span in codings.itertuples(index=False):
-        starts, ends = bounds.get(span.transcript_id, (np.array([]), np.array([])))
-        if not np.any((np.minimum(ends, span.end) - np.maximum(starts, span.start)) > 0):
-            n += 1
-    return n
+    reaching = sum(int((shared > 0).any(axis=1).sum()) for _, _, shared in _overlaps(segments, codings))
+    return len(codings) - reaching
 
 
 def primary_codes(gold: pd.DataFrame) -> pd.DataFrame:

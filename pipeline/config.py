@@ -50,6 +50,14 @@ class EmbedParams(_Section):
     cache_dir: str = "cache/embeddings"
     # float64: the same bits whatever the batch or thread count (reproducible); float32: ~2x faster
     precision: Literal["float64", "float32"] = "float64"
+    # cpu: the model runs in `precision`; cuda: on the GPU in half precision (float16), whatever
+    # `precision` says (fast, not reproducible to the bit: figures move slightly between GPUs)
+    device: Literal["cpu", "cuda"] = "cpu"
+
+    @property
+    def model_precision(self) -> str:
+        """The precision the model computes in: `precision` on the CPU, float16 on a GPU."""
+        return "float16" if self.device == "cuda" else self.precision
 
 
 class ThemesParams(_Section):
@@ -91,6 +99,12 @@ class ThemesParams(_Section):
     # fits on random 90% subsamples: they choose the representation and flag unstable themes
     stability_runs: int = Field(5, ge=1)
     unstable_below: float = Field(0.5, ge=0.0, le=1.0)  # best-match Jaccard that flags a theme
+    # Large corpora (pipeline.themes.discover, step 7): above `fit_sample` units, k is chosen on a
+    # seeded sample of that many units (its grid as for that many) and the stability refits run
+    # on samples of that many; from `exact_neighbours_below` units on, the nearest units of
+    # `smooth_neighbors` are searched within k-means buckets (approximate, linear time)
+    fit_sample: int = Field(5000, ge=100)
+    exact_neighbours_below: int = Field(20000, ge=2)
 
     @model_validator(mode="after")
     def _themes_range(self) -> ThemesParams:
@@ -113,6 +127,12 @@ class CodingParams(_Section):
     train_coder: str | None = None  # few-shot: whose codings to learn from (default: first coder)
     # pipeline: segments carry their turn (and the interviewer's preceding question) as context
     context: Literal["turn+question", "turn", "none"] = "turn+question"
+    # zero-shot: from this many units on, the nearest units are searched within k-means buckets
+    # (approximate, linear time) rather than among every unit
+    exact_neighbours_below: int = Field(20000, ge=2)
+    # few-shot: each model learns from at most this many human-coded units (a seeded sample):
+    # the solvers' time grows faster than the units (a linear SVM's iterations as their sqrt)
+    max_train: int = Field(10000, ge=10)
 
 
 class AgreementParams(_Section):
@@ -125,11 +145,16 @@ class ReportParams(_Section):
     n_quotes: int = Field(3, ge=1)  # quotes on a theme card a review decision rebuilt
     map: Literal["tsne", "pca"] = "tsne"  # 2-D map of segments
     map_labels: int = Field(12, ge=0)  # largest themes labelled on the map
+    # more segments than this: the map shows a seeded sample of this many, stratified by theme
+    map_points: int = Field(5000, ge=100)
 
 
 class Params(_Section):
     seed: int = 42
     study: str = "data/demo"
+    # where de-identification, embedding and coding inference run: this process, or Ray Data
+    # actor pools on a Ray cluster (pipeline/engine.py); the outputs are the same bytes
+    engine: Literal["local", "ray"] = "local"
     deid: DeidParams = DeidParams()
     segment: SegmentParams = SegmentParams()
     embed: EmbedParams = EmbedParams()

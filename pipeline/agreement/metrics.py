@@ -26,6 +26,7 @@ import pandas as pd
 from pipeline.kappa import binary_kappa, cohen_kappa, kappa_from_counts
 
 KAPPA_CUTS = (0.6, 0.8)
+BOOT_BLOCK = 1 << 22  # bootstrap: resample weights (groups x resamples) drawn at once
 
 
 ALPHA_CUTS = (0.667, 0.8)
@@ -189,14 +190,19 @@ def bootstrap_kappa(
     codes = ref_m.shape[1]
     if n_boot == 0 or g < 2:
         return np.full((codes, 2), np.nan), np.full(2, np.nan)
-    onehot = np.zeros((g, len(groups)))
-    onehot[inv, np.arange(len(groups))] = 1
-    per_n = onehot.sum(axis=1)  # units per group
-    per_a, per_b, per_ab = onehot @ ref_m, onehot @ oth_m, onehot @ (ref_m * oth_m)
+    per_n = np.bincount(inv, minlength=g).astype(np.float64)  # units per group
+    per_a, per_b, per_ab = (np.zeros((g, codes)) for _ in range(3))
+    np.add.at(per_a, inv, ref_m)  # positives per group and code: integers, summed exactly
+    np.add.at(per_b, inv, oth_m)
+    np.add.at(per_ab, inv, ref_m * oth_m)
     rng = np.random.default_rng(seed)
-    w = rng.multinomial(g, np.full(g, 1 / g), size=n_boot)  # resample weights per group
-    n = (w @ per_n)[:, None]
-    k = kappa_from_counts(n, w @ per_a, w @ per_b, w @ per_ab)  # n_boot x codes
+    k = np.empty((n_boot, codes))
+    step = max(1, BOOT_BLOCK // g)  # resamples drawn at once: memory stays at BOOT_BLOCK weights
+    for start in range(0, n_boot, step):
+        m = min(step, n_boot - start)
+        w = rng.multinomial(g, np.full(g, 1 / g), size=m)  # resample weights per group
+        n = (w @ per_n)[:, None]
+        k[start : start + m] = kappa_from_counts(n, w @ per_a, w @ per_b, w @ per_ab)  # resamples x codes
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         per_code = np.nanpercentile(k, [2.5, 97.5], axis=0).T

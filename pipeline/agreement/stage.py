@@ -69,7 +69,8 @@ def agreement_report(
             pair_ids = ids
             if coverage is not None:  # only units both coders coded
                 pair_ids = [i for i in ids if i in coverage.get(a, set()) and i in coverage.get(b, set())]
-            keep = np.array([i in set(pair_ids) for i in ids])
+            pair_set = set(pair_ids)
+            keep = np.array([i in pair_set for i in ids])
             report["human"][f"{a}_vs_{b}"] = _pair(
                 gold[gold["coder"] == a],
                 gold[gold["coder"] == b],

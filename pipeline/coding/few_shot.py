@@ -28,6 +28,7 @@ coder A from 0.54 to 0.60. Zero-shot uses the turn only (a question is not evide
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,7 +36,7 @@ import pandas as pd
 
 from pipeline.codebook import Codebook, Embed, code_views
 from pipeline.config import CodingParams
-from pipeline.context import with_turn_context
+from pipeline.context import coding_inputs
 from pipeline.errors import UserError
 from pipeline.kappa import binary_kappa
 from pipeline.schemas import CODES
@@ -51,6 +52,8 @@ TFIDF_WEIGHT = 2.0
 # multi-label few-shot: features approximating the RBF kernel (demo: 1,000 gave +0.007 kappa in 2.3x the time)
 NYSTROEM_COMPONENTS = 300
 SINGLE_LABEL_SHARE = 0.1  # at most this share of coded training units with 2+ codes: single-label
+EVIDENCE_BLOCK = 1 << 22  # similarities held at once while finding each code's nearest coded unit
+PREDICT_ROWS = 20000  # units coded at once (a cross-fitting fold of the demo is ~60)
 
 
 @dataclass
@@ -143,6 +146,7 @@ class FewShotCoder:
         self.train_ids_ = list(unit_ids) if unit_ids is not None else [str(i) for i in range(len(texts))]
         self.train_emb_ = unit_rows(np.asarray(emb, dtype=np.float64))
         self.train_labels_ = labels
+        self.code_rows_ = {c: r for c in self.codes if len(r := np.flatnonzero([c in s for s in labels]))}
         all_texts, all_emb = list(texts), np.asarray(emb)
         all_labels = list(labels)
         if extra is not None and len(extra[0]):
@@ -215,33 +219,53 @@ class FewShotCoder:
 
     def predict(self, unit_ids: list[str], texts: list[str], emb: np.ndarray) -> pd.DataFrame:
         """Long table segment_id, code, score, evidence. Multi-label scores are a logistic
-        squash of the distance past the calibrated threshold: 0.5 at the threshold."""
+        squash of the distance past the calibrated threshold: 0.5 at the threshold. Coded
+        PREDICT_ROWS units at a time: the feature matrices' memory stays flat."""
+        rows: list[tuple] = []
+        for s in range(0, len(unit_ids), PREDICT_ROWS):
+            part = slice(s, s + PREDICT_ROWS)
+            rows += self._predict_rows(unit_ids[part], list(texts[part]), emb[part])
+        return pd.DataFrame(rows, columns=["segment_id", "code", "score", "evidence"])
+
+    def _predict_rows(self, unit_ids: list[str], texts: list[str], emb: np.ndarray) -> list[tuple]:
         unit_emb = unit_rows(np.asarray(emb, dtype=np.float64))
-        sim = unit_emb @ self.train_emb_.T
-        rows = []
+        hits: list[tuple[int, str, float]] = []  # (unit row, code, score)
         if self.single_label_:
             proba = self.model_.predict_proba(self._features(list(texts), emb))
             classes = list(self.model_.classes_)
-            for i, uid in enumerate(unit_ids):
-                best = int(np.argmax(proba[i]))
+            for i, best in enumerate(np.argmax(proba, axis=1).tolist()):
                 if classes[best] != NONE:
-                    rows.append(
-                        (uid, classes[best], float(proba[i, best]), self._evidence(sim[i], classes[best]))
-                    )
-            return pd.DataFrame(rows, columns=["segment_id", "code", "score", "evidence"])
-        X = self._phi(unit_emb, self._tfidf(list(texts)))
-        margin = {c: m.decision_function(X) - self.thresholds_[c] for c, m in self.models_.items()}
-        for i, uid in enumerate(unit_ids):
-            hits = sorted(((d[i], c) for c, d in margin.items() if d[i] >= 0), reverse=True)[: self.max_codes]
-            rows += [(uid, c, float(1 / (1 + np.exp(-d))), self._evidence(sim[i], c)) for d, c in hits]
-        return pd.DataFrame(rows, columns=["segment_id", "code", "score", "evidence"])
+                    hits.append((i, classes[best], float(proba[i, best])))
+        else:
+            X = self._phi(unit_emb, self._tfidf(list(texts)))
+            margin = {c: m.decision_function(X) - self.thresholds_[c] for c, m in self.models_.items()}
+            for i in range(len(unit_ids)):
+                found = sorted(((d[i], c) for c, d in margin.items() if d[i] >= 0), reverse=True)
+                hits += [(i, c, float(1 / (1 + np.exp(-d)))) for d, c in found[: self.max_codes]]
+        evidence = self._evidence(unit_emb, hits)
+        return [(unit_ids[i], c, score, e) for (i, c, score), e in zip(hits, evidence, strict=True)]
 
-    def _evidence(self, sim_row: np.ndarray, code: str) -> str:
-        idx = [j for j, s in enumerate(self.train_labels_) if code in s]
-        if not idx:
-            return "few-shot: learned from the codebook only"
-        j = idx[int(np.argmax(sim_row[idx]))]
-        return f"few-shot: nearest coded unit {self.train_ids_[j]} ({sim_row[j]:.2f})"
+    def _evidence(self, unit_emb: np.ndarray, hits: list[tuple[int, str, float]]) -> list[str]:
+        """Per (unit row, code) hit, the most similar training unit with that code. Compared code
+        by code with the units given it, in blocks: never a units x training units matrix."""
+        out = ["few-shot: learned from the codebook only"] * len(hits)
+        by_code: dict[str, list[int]] = {}
+        for h, (_, code, _) in enumerate(hits):
+            by_code.setdefault(code, []).append(h)
+        for code, hs in by_code.items():
+            idx = self.code_rows_.get(code)
+            if idx is None:
+                continue
+            train = self.train_emb_[idx]
+            units = np.array([hits[h][0] for h in hs])
+            step = max(1, EVIDENCE_BLOCK // len(idx))
+            for start in range(0, len(units), step):
+                sims = unit_emb[units[start : start + step]] @ train.T
+                best = np.argmax(sims, axis=1)
+                top = sims[np.arange(len(best)), best]
+                for h, b, s in zip(hs[start : start + step], best, top, strict=True):
+                    out[h] = f"few-shot: nearest coded unit {self.train_ids_[idx[b]]} ({s:.2f})"
+        return out
 
 
 def _binary_model(C: float, seed: int):
@@ -257,6 +281,17 @@ def codebook_rows(codebook: Codebook, *, embed: Embed) -> tuple[list[str], np.nd
     views = code_views(codebook)
     texts = [t for _, _, t in views]
     return texts, np.asarray(embed(texts)), [c for c, _, _ in views]
+
+
+# A fitted coder and the units it codes: ids, texts, features (one row per unit).
+CodingJob = tuple[FewShotCoder, list[str], list[str], np.ndarray]
+# Runs coding jobs, in order, to their long tables (e.g. on an engine's workers).
+Predict = Callable[[Iterable[CodingJob]], list[pd.DataFrame]]
+
+
+def predict_here(jobs: Iterable[CodingJob]) -> list[pd.DataFrame]:
+    """Each job's codes, in this process, one fitted coder alive at a time."""
+    return [coder.predict(ids, texts, emb) for coder, ids, texts, emb in jobs]
 
 
 def few_shot(
@@ -275,6 +310,41 @@ def few_shot(
     train_groups: list[str] | None = None,
 ) -> pd.DataFrame:
     """Few-shot codes for `unit_ids` from a coder trained on the human-coded units."""
+    coder = fit_few_shot(
+        train_ids,
+        train_texts,
+        train_emb,
+        train_labels,
+        codebook,
+        embed=embed,
+        options=options,
+        seed=seed,
+        train_groups=train_groups,
+    )
+    return coder.predict(unit_ids, texts, embeddings)
+
+
+def fit_few_shot(
+    train_ids: list[str],
+    train_texts: list[str],
+    train_emb: np.ndarray,
+    train_labels: list[set[str]],
+    codebook: Codebook,
+    *,
+    embed: Embed,
+    options: CodingParams,
+    seed: int = 0,
+    train_groups: list[str] | None = None,
+) -> FewShotCoder:
+    """A coder trained on the human-coded units (at most `coding.max_train` of them, a seeded
+    sample: the solvers' time grows faster than the units) and the codebook's views."""
+    if len(train_texts) > options.max_train:
+        keep = np.sort(np.random.default_rng(seed).choice(len(train_texts), options.max_train, replace=False))
+        train_ids, train_texts, train_labels = (
+            [v[i] for i in keep] for v in (train_ids, train_texts, train_labels)
+        )
+        train_emb = np.asarray(train_emb)[keep]
+        train_groups = None if train_groups is None else [train_groups[i] for i in keep]
     coder = FewShotCoder(
         [c.code_id for c in codebook.leaves],
         C=options.C,
@@ -295,7 +365,7 @@ def few_shot(
         extra=(extra_texts, extra_emb, extra_codes),
         groups=train_groups,
     )
-    return coder.predict(unit_ids, texts, embeddings)
+    return coder
 
 
 def cross_fit(
@@ -308,12 +378,14 @@ def cross_fit(
     options: CodingParams,
     seed: int = 0,
     questions: tuple[list[str], np.ndarray] | None = None,
+    predict: Predict = predict_here,
 ) -> tuple[pd.DataFrame, dict]:
     """Few-shot codes for every segment from models that never saw the segment's transcript.
 
     `labels`: segment_id -> human codes, for every segment of the human-coded transcripts
     (an empty set = coded, no code applies). `questions`: per segment, the text and embedding
-    of the interviewer turn it answers (`coding.context: turn+question`).
+    of the interviewer turn it answers (`coding.context: turn+question`). `predict` runs the
+    fitted folds' coders over their segments (fitted here, one at a time, as it asks for them).
     """
     seg_ids = segments["segment_id"].tolist()
     tids = segments["transcript_id"].to_numpy()
@@ -325,30 +397,31 @@ def cross_fit(
         raise UserError("few-shot cross-fitting needs human codings on at least two transcripts")
     fold_of = {t: i % n_folds for i, t in enumerate(order)}
     texts, embeddings = coding_inputs(segments, embeddings, context=options.context, questions=questions)
-    parts = []
-    for f in range(-1, n_folds):
-        # fold -1: transcripts without human codings, coded by a model trained on all coded ones
-        target = np.array([fold_of.get(t, -1) == f for t in tids])
-        if not target.any():
-            continue
-        train = np.array([s in labels and fold_of[t] != f for t, s in zip(tids, seg_ids, strict=True)])
-        idx, tidx = np.nonzero(target)[0], np.nonzero(train)[0]
-        parts.append(
-            few_shot(
+
+    fold = np.array([fold_of.get(t, -1) for t in tids], dtype=np.int64)  # -1: no human codings
+    coded = np.array([s in labels for s in seg_ids], dtype=bool)
+
+    def jobs() -> Iterator[CodingJob]:
+        for f in range(-1, n_folds):
+            # fold -1: transcripts without human codings, coded by a model trained on all coded ones
+            target = fold == f
+            if not target.any():
+                continue
+            idx, tidx = np.nonzero(target)[0], np.nonzero(coded & (fold != f))[0]
+            coder = fit_few_shot(
                 [seg_ids[j] for j in tidx],
                 [texts[j] for j in tidx],
                 embeddings[tidx],
                 [labels[seg_ids[j]] for j in tidx],
-                [seg_ids[j] for j in idx],
-                [texts[j] for j in idx],
-                embeddings[idx],
                 codebook,
                 embed=embed,
                 options=options,
                 seed=seed,
                 train_groups=[str(tids[j]) for j in tidx],
             )
-        )
+            yield coder, [seg_ids[j] for j in idx], [texts[j] for j in idx], embeddings[idx]
+
+    parts = predict(jobs())
     codes = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=CODES.names)
     info = {
         "method": "few_shot_cross_fitted",
@@ -357,23 +430,3 @@ def cross_fit(
         "context": options.context,
     }
     return codes, info
-
-
-def coding_inputs(
-    segments: pd.DataFrame,
-    embeddings: np.ndarray,
-    *,
-    context: str,
-    questions: tuple[list[str], np.ndarray] | None = None,
-) -> tuple[list[str], np.ndarray]:
-    """Each segment's text and features for the few-shot coder, with its context:
-    `none` (the segment alone), `turn` ([own | turn], see `with_turn_context`) or
-    `turn+question` ([own | turn | question]; the turn alone when `questions` is None)."""
-    if context == "none":
-        return segments["text"].tolist(), np.asarray(embeddings)
-    texts, features, _ = with_turn_context(segments, embeddings)
-    if context == "turn+question" and questions is not None:
-        q_texts, q_emb = questions
-        texts = [f"{t} || {q}" for t, q in zip(texts, q_texts, strict=True)]
-        features = np.hstack([features, unit_rows(np.asarray(q_emb, dtype=np.float64))])
-    return texts, features

@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline.codebook import Codebook, Embed
-from pipeline.coding.few_shot import cross_fit, few_shot
+from pipeline.coding.few_shot import cross_fit, fit_few_shot
+from pipeline.coding.inference import predict_on
 from pipeline.coding.zero_shot import zero_shot
 from pipeline.codings import human_segment_codes
 from pipeline.config import Params
@@ -115,6 +116,7 @@ def run(
                 options=options,
                 seed=params.seed,
                 questions=questions,
+                predict=predict_on(params.engine),
             )
             info |= {"train_coder": coder} | ({"context_note": note} if note else {})
         else:
@@ -174,19 +176,12 @@ def run_csv(
     opts = params.coding
     if train is not None and opts.method != "zero_shot":
         tr_ids, tr_texts, tr_labels = read_training(train, codebook)
-        codes = few_shot(
-            tr_ids,
-            tr_texts,
-            embed(tr_texts),
-            tr_labels,
-            df["id"].tolist(),
-            df["text"].tolist(),
-            emb,
-            codebook,
-            embed=embed,
-            options=opts,
-            seed=params.seed,
+        tr_emb = embed(tr_texts)
+        coder = fit_few_shot(
+            tr_ids, tr_texts, tr_emb, tr_labels, codebook, embed=embed, options=opts, seed=params.seed
         )
+        parts = predict_on(params.engine)([(coder, df["id"].tolist(), df["text"].tolist(), emb)])
+        codes = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=CODES.names)
         method = "few_shot"
     else:
         if opts.method == "few_shot":

@@ -48,12 +48,18 @@ def calibrated_scores(raw: np.ndarray) -> np.ndarray:
     return (raw - mu) / np.maximum(sd, 1e-9)
 
 
-def code_scores(emb: np.ndarray, protos: np.ndarray, *, refine: bool = True) -> np.ndarray:
-    """Units x codes scores comparable across codes for one unit (module docstring)."""
+def code_scores(
+    emb: np.ndarray, protos: np.ndarray, *, refine: bool = True, exact_below: int | None = None
+) -> np.ndarray:
+    """Units x codes scores comparable across codes for one unit (module docstring). From
+    `exact_below` units on, the nearest units are searched within k-means buckets (approximate,
+    linear time: `pipeline.vectors.nearest_neighbours`)."""
     if len(emb) >= MIN_UNITS:  # centred on the units' mean; too few units: as they are
         mean = emb.mean(axis=0)
         emb, protos = unit_rows(emb - mean), unit_rows(protos - mean)
-    near = nearest_neighbours(emb, NEIGHBOURS) if len(emb) > 2 * NEIGHBOURS else None
+    near = None
+    if len(emb) > 2 * NEIGHBOURS:
+        near = nearest_neighbours(emb, NEIGHBOURS, exact_below=exact_below, seed=0)
 
     def smoothed(p: np.ndarray) -> np.ndarray:
         s = emb @ p.T
@@ -89,22 +95,23 @@ def zero_shot(
     emb = unit_rows(np.asarray(embeddings, dtype=np.float64))
     if context is not None:
         emb = unit_rows(emb + unit_rows(np.asarray(context, dtype=np.float64)))
-    raw = code_scores(emb, protos)
+    raw = code_scores(emb, protos, exact_below=options.exact_neighbours_below)
     z = calibrated_scores(raw)
     view_sim = emb @ view_vectors.T
     owner = np.array([v[0] for v in views])
+    cols_of = {c: np.nonzero(owner == c)[0] for c in ids}  # each code's views
+    top = raw.argmax(axis=1)
     rows = []
-    for i, uid in enumerate(unit_ids):
-        best = int(np.argmax(raw[i]))
-        if z[i, best] < options.min_z:
-            continue  # no code applies
+    # units whose top code reaches min_z; the others get no code
+    for i in np.flatnonzero(~(z[np.arange(len(raw)), top] < options.min_z)):
+        uid, best = unit_ids[i], int(top[i])
         chosen = [
             j
             for j in np.argsort(-raw[i], kind="stable")
             if z[i, j] >= options.min_z and raw[i, j] >= raw[i, best] - options.margin
         ][: options.max_codes]
         for j in chosen:
-            cols = np.nonzero(owner == ids[j])[0]
+            cols = cols_of[ids[j]]
             near = cols[int(np.argmax(view_sim[i, cols]))]
             score = float((1 + raw[i, j]) / 2)  # the comparable score, in [0, 1]
             rows.append(

@@ -11,16 +11,34 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.config import Params
-from pipeline.deid.detect import study_detector
+from pipeline.deid.detect import Detector, study_detector
 from pipeline.deid.gate import deidentify_corpus, gate_error
 from pipeline.deid.keystore import load_key, read_store, write_store
 from pipeline.deid.metadata import rename_ids
 from pipeline.deid.pseudonymise import Pseudonymised
+from pipeline.engine import batched, map_batches
 from pipeline.errors import UserError
 from pipeline.io import read_table, write_csv, write_json, write_table, write_text
 from pipeline.offsets import replacement_bounds
 from pipeline.schemas import CODINGS, DEID_TURNS, TURNS
 from pipeline.study import load_study_info
+
+FIRST_PASS_BATCH = 256  # texts per worker batch with `engine: ray` (a multiple of spaCy's 64)
+
+
+def _on_engine(detector: Detector, engine: str) -> Detector:
+    """De-identification as map -> reduce -> map: with `engine: ray` the first passes (spaCy and
+    every recognizer, per text) run on Ray actors, each loading the detector once; the study's
+    surfaces, the pseudonym table, propagation and replacement stay here."""
+    if engine != "local":
+        spec = detector.spec
+
+        def first_passes(texts: list[str], regions: list) -> list:
+            items = list(zip(texts, regions, strict=True))
+            return map_batches(batched(items, FIRST_PASS_BATCH), spec, engine=engine)
+
+        detector.first_pass_map = first_passes
+    return detector
 
 
 def _key_payload(result: Pseudonymised, texts: list[str], keys: list[str]) -> dict:
@@ -88,6 +106,7 @@ def run(
     detector, reg = study_detector(
         params.deid, study=study, register=register, allow=allow, speakers=speakers
     )
+    _on_engine(detector, params.engine)
     info = load_study_info(study) if study is not None else None
     texts, n = turns["text"].tolist(), len(turns)
     texts += [info.name, info.description] if info else ["", ""]  # study.yaml, checked like the turns
@@ -161,6 +180,7 @@ def run_jsonl(
     """The CLI contract: lines {"id","text"} -> {"id","text","spans"} (original offsets)."""
     records = _read_jsonl(in_path)
     detector, reg = study_detector(params.deid, study=None, register=register, allow=allow, speakers=[])
+    _on_engine(detector, params.engine)
     texts = [r["text"] for r in records]
     result, leaks, rounds = deidentify_corpus(
         texts, detector=detector, register=reg, options=params.deid, progress=progress

@@ -10,9 +10,12 @@ from __future__ import annotations
 import json
 import zipfile
 from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
+import numpy as np
 import pandas as pd
 
 from pipeline.codebook import Codebook
@@ -54,17 +57,35 @@ def pseudonymised_sources(turns: pd.DataFrame) -> dict[str, Source]:
     """Transcripts rebuilt from pseudonymised turns, one `Speaker: words` line per turn,
     speakers named by participant id or role."""
     out: dict[str, Source] = {}
-    for tid, rows in turns.sort_values(["transcript_id", "turn_id"]).groupby("transcript_id", sort=True):
+    ordered = turns.sort_values(["transcript_id", "turn_id"])
+    columns = ("transcript_id", "turn_id", "role", "participant_id", "text")
+    rows = zip(*(ordered[c].tolist() for c in columns), strict=True)
+    # one pass over the sorted turns (a survey has a transcript per answer: no table per transcript)
+    for tid, turns_of in groupby(rows, key=itemgetter(0)):
         pieces: list[str] = []
         offsets: dict[int, int] = {}
         pos = 0
-        for r in rows.itertuples(index=False):
-            prefix = f"{_speaker(r.role, r.participant_id)}: "
-            offsets[int(r.turn_id)] = pos + len(prefix)
-            line = prefix + r.text
+        for _, turn_id, role, participant_id, text in turns_of:
+            prefix = f"{_speaker(role, participant_id)}: "
+            offsets[int(turn_id)] = pos + len(prefix)
+            line = prefix + text
             pieces.append(line)
             pos += len(line) + 1
         out[str(tid)] = Source(str(tid), "\n".join(pieces) + "\n", offsets)
+    return out
+
+
+def _turn_bounds(turns: pd.DataFrame) -> dict[str, tuple[np.ndarray, ...]]:
+    """Per transcript (as str), its turns' (start, end, turn_id, spans) arrays, ordered by start."""
+    codes, uniques = pd.factorize(turns["transcript_id"])
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    columns = [turns[c].to_numpy() for c in ("start", "end", "turn_id", "spans")]
+    out = {}
+    for g, tid in enumerate(uniques):
+        rows = order[bounds[g] : bounds[g + 1]]
+        rows = rows[np.argsort(columns[0][rows])]  # as pandas' sort_values("start") orders them
+        out[str(tid)] = tuple(col[rows] for col in columns)
     return out
 
 
@@ -75,26 +96,27 @@ def human_codings_to_sources(
     pseudonymised sources. Returns the moved codings and how many spans covered no turn text
     (e.g. a speaker label only) and so have nothing to point at."""
     rows, unplaced = [], 0
-    by_tid = {str(t): g.sort_values("start") for t, g in turns.groupby("transcript_id")}
+    by_tid = _turn_bounds(turns)
     for c in codings.itertuples(index=False):
         tt = by_tid.get(str(c.transcript_id))
         src = sources.get(str(c.transcript_id))
         if tt is None or src is None:
             unplaced += 1
             continue
-        inside = tt[(tt["end"] > c.start) & (tt["start"] < c.end)]
-        if inside.empty:
+        starts, ends, turn_ids, spans = tt
+        inside = np.flatnonzero((ends > c.start) & (starts < c.end))
+        if not len(inside):
             unplaced += 1
             continue
-        first, last = inside.iloc[0], inside.iloc[-1]
+        first, last = inside[0], inside[-1]
         # clamp to turn text: offsets that fall in a speaker label or line break move inwards
-        s_local = max(int(c.start), int(first["start"])) - int(first["start"])
-        e_local = min(int(c.end), int(last["end"])) - int(last["start"])
-        start = src.turn_offsets[int(first["turn_id"])] + pseudonymised_offset(
-            s_local, json.loads(first["spans"])
+        s_local = max(int(c.start), int(starts[first])) - int(starts[first])
+        e_local = min(int(c.end), int(ends[last])) - int(starts[last])
+        start = src.turn_offsets[int(turn_ids[first])] + pseudonymised_offset(
+            s_local, json.loads(spans[first])
         )
-        end = src.turn_offsets[int(last["turn_id"])] + pseudonymised_offset(
-            e_local, json.loads(last["spans"]), side="end"
+        end = src.turn_offsets[int(turn_ids[last])] + pseudonymised_offset(
+            e_local, json.loads(spans[last]), side="end"
         )
         rows.append((str(c.transcript_id), str(c.coder), str(c.code), start, end))
     return pd.DataFrame(rows, columns=CODINGS.names), unplaced
@@ -175,21 +197,27 @@ def project_qde(
                 ET.SubElement(case, f"{p}SourceRef", targetGUID=stable_guid(study, "source", r.transcript_id))
     files: dict[str, str] = {}
     src_el = ET.SubElement(root, f"{p}Sources")
+    # per source, per (start, end): its (coder, code) pairs, in one pass over the codings
+    selections: dict[str, dict[tuple, set[tuple[str, str]]]] = {}
+    for tid, start, end, coder, code in zip(
+        *(codings[c].tolist() for c in ("transcript_id", "start", "end", "coder", "code")), strict=True
+    ):
+        selections.setdefault(tid, {}).setdefault((start, end), set()).add((coder, code))
     for tid in sorted(sources):
         guid = stable_guid(study, "source", tid)
         files[f"sources/{guid}.txt"] = sources[tid]
         ts = ET.SubElement(
             src_el, f"{p}TextSource", guid=guid, name=tid, plainTextPath=f"internal://{guid}.txt"
         )
-        spans = codings[codings["transcript_id"] == tid]
-        for (start, end), group in sorted(spans.groupby(["start", "end"]), key=lambda kv: kv[0]):
+        spans = selections.get(tid, {})
+        for start, end in sorted(spans):
             if not 0 <= start < end <= len(sources[tid]):
                 raise UserError(f"a coding of transcript '{tid}' lies outside its text ({start}-{end})")
             sel_guid = stable_guid(study, "selection", tid, str(start), str(end))
             sel = ET.SubElement(
                 ts, f"{p}PlainTextSelection", guid=sel_guid, startPosition=str(start), endPosition=str(end)
             )
-            for coder, code in sorted(set(zip(group["coder"], group["code"], strict=True))):
+            for coder, code in sorted(spans[(start, end)]):
                 coding = ET.SubElement(
                     sel,
                     f"{p}Coding",

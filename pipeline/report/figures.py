@@ -53,8 +53,32 @@ def segment_map_xy(embeddings: np.ndarray, *, method: str, seed: int) -> np.ndar
     ).fit_transform(reduced)
 
 
-def theme_map(xy: np.ndarray, theme: np.ndarray, labels: dict[int, str], *, annotate: int = 12) -> str:
-    """Segments as points coloured by theme; the largest themes labelled at their centre."""
+def map_sample(theme: np.ndarray, *, limit: int, seed: int) -> np.ndarray:
+    """Rows of the segments the map shows, ascending: every one up to `limit`; beyond, a seeded
+    sample of `limit`, stratified by theme (unassigned included): each theme keeps its share,
+    rounded by largest remainder, and at least one point."""
+    theme = np.asarray(theme)
+    if len(theme) <= limit:
+        return np.arange(len(theme))
+    ids, counts = np.unique(theme, return_counts=True)
+    exact = counts * limit / len(theme)
+    quota = np.minimum(np.maximum(np.floor(exact), 1), counts).astype(np.int64)
+    while quota.sum() > limit:  # many tiny themes: the largest quotas give way
+        quota[np.argmax(quota)] -= 1
+    for j in np.argsort(-(exact - np.floor(exact)), kind="stable"):
+        if quota.sum() >= limit:
+            break
+        quota[j] += int(quota[j] < counts[j])
+    rng = np.random.default_rng(seed)
+    rows = [rng.choice(np.flatnonzero(theme == t), q, replace=False) for t, q in zip(ids, quota, strict=True)]
+    return np.sort(np.concatenate(rows))
+
+
+def theme_map(
+    xy: np.ndarray, theme: np.ndarray, labels: dict[int, str], *, annotate: int = 12, total: int | None = None
+) -> str:
+    """Segments as points coloured by theme; the largest themes labelled at their centre.
+    `total`: the number of segments when `xy` holds a sample of them (`map_sample`)."""
     fig, ax = plt.subplots(figsize=(9, 7))
     ids = [t for t in pd.Series(theme).value_counts().index if t != -1]
     cmap = plt.get_cmap("tab20")
@@ -75,7 +99,8 @@ def theme_map(xy: np.ndarray, theme: np.ndarray, labels: dict[int, str], *, anno
         )
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title(f"{len(theme)} segments, {len(ids)} themes (largest {min(annotate, len(ids))} labelled)")
+    shown = f"{len(theme)} segments" if total is None else f"a sample of {len(theme)} of {total} segments"
+    ax.set_title(f"{shown}, {len(ids)} themes (largest {min(annotate, len(ids))} labelled)")
     return _data_uri(fig)
 
 

@@ -114,8 +114,15 @@ def theme_comparison(
 
 def _models(params: Params, emb_meta: dict) -> list[tuple[str, str, str]]:
     """The models and libraries behind the run, with their versions."""
+    # which device and precision embedded: the embed stage's sidecar (older ones name no device)
+    device = emb_meta.get("device", "cpu")
+    precision = emb_meta.get("precision", params.embed.model_precision)
     return [
-        ("Sentence embeddings", emb_meta.get("model", params.embed.model), emb_meta.get("model_version", "")),
+        (
+            f"Sentence embeddings (embedded on {device}, {precision})",
+            emb_meta.get("model", params.embed.model),
+            emb_meta.get("model_version", ""),
+        ),
         ("spaCy pipeline (de-identification)", params.deid.spacy_model, _version(params.deid.spacy_model)),
         ("pipeline", "pipeline", __version__),
         *[(lib, lib, _version(lib)) for lib in LIBRARIES],
@@ -133,10 +140,18 @@ def _param_rows(params: Params) -> list[tuple[str, str]]:
 def _figures(params: Params, embeddings: np.ndarray, theme: np.ndarray, cards: dict, groups, deid, krows):
     """The report's figures: segment map, prevalence heatmap, per-code kappa, de-identification."""
     opts = params.report
-    xy = figures.segment_map_xy(embeddings, method=opts.map, seed=params.seed)
     labels = {c["theme_id"]: c["label"] for c in cards["themes"]}
+    if len(theme) > opts.map_points:  # a seeded sample, stratified by theme: the map stays readable
+        rows = figures.map_sample(theme, limit=opts.map_points, seed=params.seed)
+        xy = figures.segment_map_xy(embeddings[rows], method=opts.map, seed=params.seed)
+        map_figure = figures.theme_map(xy, theme[rows], labels, annotate=opts.map_labels, total=len(theme))
+    else:
+        rows = np.arange(len(theme))
+        xy = figures.segment_map_xy(embeddings, method=opts.map, seed=params.seed)
+        map_figure = figures.theme_map(xy, theme, labels, annotate=opts.map_labels)
     return {
-        "map_figure": figures.theme_map(xy, theme, labels, annotate=opts.map_labels),
+        "map_figure": map_figure,
+        "map_points": len(rows),
         "map_method": opts.map,
         "prevalence_figure": figures.prevalence_heatmap(cards["themes"], groups) if cards["themes"] else None,
         "kappa_figure": figures.kappa_chart(krows) if krows else None,

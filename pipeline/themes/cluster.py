@@ -6,6 +6,7 @@ outlier policy. The method and its defaults are explained in `pipeline.themes.di
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -44,10 +45,11 @@ def reduce(x: np.ndarray, *, options: ThemesParams, seed: int) -> np.ndarray:
     return np.hstack(views)
 
 
-def fitter(z: np.ndarray, *, clusterer: str, seed: int, ward_sample: int) -> Callable[[int], np.ndarray]:
+def fitter(z: np.ndarray, *, clusterer: str, seed: int, ward_sample: int) -> Callable[..., np.ndarray]:
     """A function k -> labels for one space. "ward_kmeans": Ward's tree is built once (on at most
     `ward_sample` units, a seeded sample) and cut at k; its groups' centres start k-means over
-    every unit, which places the rest and settles the borders (no restarts needed)."""
+    every unit, which places the rest and settles the borders (no restarts needed); or, given
+    `on` (rows), over those rows only (labels of those rows: choosing k on a sample, step 7)."""
     from sklearn.cluster import AgglomerativeClustering, KMeans
 
     if clusterer == "agglomerative":
@@ -59,12 +61,14 @@ def fitter(z: np.ndarray, *, clusterer: str, seed: int, ward_sample: int) -> Cal
     rows = np.arange(len(z))
     if len(z) > ward_sample:
         rows = np.sort(np.random.default_rng(seed).choice(len(z), ward_sample, replace=False))
-    tree = linkage(z[rows], method="ward")
+    sample = z[rows]
+    tree = linkage(sample, method="ward")
 
-    def fit(k: int) -> np.ndarray:
+    def fit(k: int, on: np.ndarray | None = None) -> np.ndarray:
         cut = fcluster(tree, k, criterion="maxclust") - 1
-        start = np.vstack([z[rows][cut == c].mean(axis=0) for c in range(cut.max() + 1)])
-        return KMeans(n_clusters=len(start), init=start, n_init=1, random_state=seed).fit_predict(z)
+        start = np.vstack([sample[cut == c].mean(axis=0) for c in range(cut.max() + 1)])
+        placed = z if on is None else z[on]
+        return KMeans(n_clusters=len(start), init=start, n_init=1, random_state=seed).fit_predict(placed)
 
     return fit
 
@@ -138,6 +142,8 @@ def cluster(
     if options.n_themes is not None:
         k = min(options.n_themes, len(z) - 1)
         return fit(k), f"{clusterer} (k={k})", {}
+    if len(z) > options.fit_sample and clusterer in ("ward_kmeans", "kmeans"):
+        return sampled_k(z, n, fit, clusterer=clusterer, options=options, seed=seed, min_k=min_k)
     grid = k_grid(n, options=options, min_k=min_k)
     if options.k_rule == "sqrt" and not small:
         k = rule_k(n, lo=grid[0], hi=grid[-1])
@@ -145,6 +151,42 @@ def cluster(
     labels, scores = choose_k(z, grid, fit, tolerance=options.silhouette_tolerance, seed=seed)
     k = len(set(labels.tolist()))
     return labels, f"{clusterer} (k={k} of {grid[0]}-{grid[-1]}, by silhouette)", scores
+
+
+def sampled_k(
+    z: np.ndarray,
+    units: int,
+    fit: Callable[..., np.ndarray],
+    *,
+    clusterer: str,
+    options: ThemesParams,
+    seed: int,
+    min_k: int,
+) -> tuple[np.ndarray, str, dict[int, float]]:
+    """A large corpus (more than `fit_sample` rows, `pipeline.themes.discover` step 7): k is
+    chosen on a seeded sample of `fit_sample` rows, over the grid for the units they stand for,
+    so that its cost does not grow with the corpus; then `fit` places every unit at that k."""
+    rows = np.sort(np.random.default_rng(seed).choice(len(z), options.fit_sample, replace=False))
+    sample_units = max(3, round(units * options.fit_sample / len(z)))
+    grid = k_grid(sample_units, options=options, min_k=min_k)
+    note = f"on a sample of {options.fit_sample} of {len(z)} units"
+    if options.k_rule == "sqrt":
+        k = rule_k(units, lo=grid[0], hi=grid[-1])
+        return fit(k), f"{clusterer} (k={k}, sqrt rule, at most {grid[-1]} as {note})", {}
+    if clusterer == "ward_kmeans":  # the same Ward tree (fit_sample = ward_sample: the same rows)
+        on_sample = partial(fit, on=rows)
+    else:
+        on_sample = fitter(z[rows], clusterer=clusterer, seed=seed, ward_sample=options.ward_sample)
+    _, scores = choose_k(z[rows], grid, on_sample, tolerance=options.silhouette_tolerance, seed=seed)
+    if not scores:
+        return (
+            np.zeros(len(z), dtype=int),
+            f"{clusterer} (one theme: no k of {grid[0]}-{grid[-1]} {note})",
+            {},
+        )
+    labels = fit(fewest_within(scores, options.silhouette_tolerance))
+    k = len(set(labels.tolist()))
+    return labels, f"{clusterer} (k={k} of {grid[0]}-{grid[-1]}, by silhouette {note})", scores
 
 
 def outlier_policy(
@@ -157,7 +199,8 @@ def outlier_policy(
     sims = unit_rows(embeddings) @ c.T
     nearest = np.asarray(ids)[sims.argmax(axis=1)]
     best = sims.max(axis=1)
-    own = np.array([sims[i, ids.index(t)] if t != -1 else -np.inf for i, t in enumerate(labels)])
+    column = np.searchsorted(ids, np.where(labels == -1, ids[0], labels))  # ids are sorted
+    own = np.where(labels == -1, -np.inf, sims[np.arange(len(labels)), column])
     out = np.where(labels == -1, nearest, labels)
     sim = np.where(labels == -1, best, own)
     out[sim < floor] = -1

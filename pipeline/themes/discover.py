@@ -38,6 +38,14 @@ themes` on real data: serdif-usability think-aloud excerpts, banking77 one-line 
    prototype is pulled towards it by ``guide_weight`` before clustering, as BERTopic's seeded
    topics do; k is then at least the number of codes. On the demo it lowered agreement with
    coder A.
+7. Large corpora, so that time grows linearly with the units (the mode and the stability
+   figures say when this was done; smaller corpora are clustered exactly as above). From
+   ``exact_neighbours_below`` units on, the nearest units of the smoothing (step 0) are searched
+   within k-means buckets of about a thousand units (`pipeline.vectors.bucketed_neighbours`:
+   seeded, approximate). Above ``fit_sample`` units, k is chosen on a seeded sample of that many
+   (its grid as for the units they stand for, so the number of themes stays readable), then
+   Ward's start and k-means place every unit at that k (step 2); the stability refits (step 4)
+   run on 90% subsamples of one seeded pool of ``fit_sample`` / 0.9 units.
 """
 
 from __future__ import annotations
@@ -53,7 +61,7 @@ from pipeline.themes.hierarchy import parent_themes
 from pipeline.themes.keywords import WORD_PATTERN, keyword_text, stop_words, theme_keywords
 from pipeline.themes.labels import theme_labels
 from pipeline.themes.stability import MISSING, stability_report
-from pipeline.vectors import nearest_neighbours, unit_rows
+from pipeline.vectors import nearest_neighbours, neighbour_mean, unit_rows
 
 MIN_TEXTS = 3
 SUBSAMPLE_SHARE = 0.9  # step 4
@@ -207,6 +215,9 @@ def candidate(
         [topics, *subsample_fits(space, topics, options=options, seed=seed)],
         unstable_below=options.unstable_below,
     )
+    if len(space) > options.fit_sample and stability.get("ari_mean") is not None:  # step 7
+        pool = stability_pool(len(space), options=options, seed=seed)
+        stability |= {"pool": len(pool), "refit_units": int(SUBSAMPLE_SHARE * len(pool))}
     return {
         "lexical_weight": lexical_weight,
         "topics": topics,
@@ -222,15 +233,30 @@ def subsample_fits(
     space: np.ndarray, topics: np.ndarray, *, options: ThemesParams, seed: int
 ) -> list[np.ndarray]:
     """The partition fitted again, at its number of themes, on `stability_runs - 1` random
-    subsamples of SUBSAMPLE_SHARE of the units (step 4); units left out are MISSING."""
+    subsamples of SUBSAMPLE_SHARE of the units (step 4; on a large corpus, of the units of
+    `stability_pool`, step 7); units left out are MISSING."""
     fixed = options.model_copy(update={"n_themes": max(2, len(set(topics.tolist()) - {-1}))})
     n, runs = len(space), []
+    pool = stability_pool(n, options=options, seed=seed)
     for r in range(1, options.stability_runs):
-        keep = np.sort(np.random.default_rng(seed + r).choice(n, int(SUBSAMPLE_SHARE * n), replace=False))
+        draw = np.random.default_rng(seed + r).choice(
+            len(pool), int(SUBSAMPLE_SHARE * len(pool)), replace=False
+        )
+        keep = pool[np.sort(draw)]
         labels = np.full(n, MISSING, dtype=np.int64)
         labels[keep] = partition(space[keep], options=fixed, seed=seed)[0]
         runs.append(labels)
     return runs
+
+
+def stability_pool(n: int, *, options: ThemesParams, seed: int) -> np.ndarray:
+    """The units the stability refits subsample (step 4): every unit; above `fit_sample` units, a
+    seeded sample of `fit_sample` / SUBSAMPLE_SHARE of them, so that every refit costs the same
+    whatever the corpus, and two refits share most of their units (step 7)."""
+    if n <= options.fit_sample:
+        return np.arange(n)
+    size = min(n, int(np.ceil(options.fit_sample / SUBSAMPLE_SHARE)))
+    return np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
 
 
 def clustering_space(
@@ -269,9 +295,13 @@ def clustering_space(
             space = np.hstack([space, lexical_weight * lexical])
             notes.append(f", with the words' LSA view (weight {lexical_weight:g})")
     if options.smooth_neighbors and len(space) > options.smooth_neighbors + 1:
-        near = nearest_neighbours(space, options.smooth_neighbors)
-        space = (space + space[near].mean(axis=1)) / 2
-        notes.append(f", each unit averaged with its {options.smooth_neighbors} nearest")
+        exact = len(space) < options.exact_neighbours_below  # step 7
+        near = nearest_neighbours(
+            space, options.smooth_neighbors, exact_below=options.exact_neighbours_below, seed=seed
+        )
+        space = (space + neighbour_mean(space, near)) / 2
+        where = "" if exact else " (searched within k-means buckets)"
+        notes.append(f", each unit averaged with its {options.smooth_neighbors} nearest{where}")
     return space, units, min_k, notes
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import pandas as pd
 
 from pipeline.themes.discover import Discovery
 
@@ -21,11 +22,12 @@ OTHER = "(other questions)"
 def question_groups(questions: list[str]) -> tuple[list[tuple[str, np.ndarray]], np.ndarray]:
     """(question, unit indices) per group in order of first appearance, and the units of
     questions too small to cluster even together."""
-    q = np.asarray(questions, dtype=object)
-    order = list(dict.fromkeys(questions))
+    codes, order = pd.factorize(pd.Series(questions, dtype=object))  # in order of first appearance
+    rows = np.argsort(codes, kind="stable")  # one pass, however many questions
+    bounds = np.searchsorted(codes[rows], np.arange(len(order) + 1))
     groups, small = [], []
-    for question in order:
-        idx = np.flatnonzero(q == question)
+    for g, question in enumerate(order):
+        idx = rows[bounds[g] : bounds[g + 1]]
         (groups if len(idx) >= MIN_UNITS else small).append((question, idx))
     rest = np.concatenate([idx for _, idx in small]) if small else np.array([], dtype=int)
     if len(rest) >= MIN_UNITS:

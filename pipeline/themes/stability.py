@@ -16,18 +16,19 @@ def best_match_jaccard(reference: np.ndarray, other: np.ndarray) -> dict[int, fl
     reference, other = np.asarray(reference), np.asarray(other)
     shared = (reference != MISSING) & (other != MISSING)
     reference, other = reference[shared], other[shared]
-    out: dict[int, float] = {}
+    ref_ids = sorted(set(reference.tolist()) - {-1})
     other_ids = sorted(set(other.tolist()) - {-1})
-    for t in sorted(set(reference.tolist()) - {-1}):
-        members = reference == t
-        best = 0.0
-        for u in other_ids:
-            theirs = other == u
-            union = int((members | theirs).sum())
-            if union:
-                best = max(best, int((members & theirs).sum()) / union)
-        out[int(t)] = best
-    return out
+    if not other_ids:
+        return {int(t): 0.0 for t in ref_ids}
+    # one contingency table of shared members, not a pass over the units per pair of themes
+    both = (reference != -1) & (other != -1)
+    inter = np.zeros((len(ref_ids), len(other_ids)), dtype=np.int64)
+    np.add.at(inter, (np.searchsorted(ref_ids, reference[both]), np.searchsorted(other_ids, other[both])), 1)
+    ref_size = np.bincount(np.searchsorted(ref_ids, reference[reference != -1]), minlength=len(ref_ids))
+    other_size = np.bincount(np.searchsorted(other_ids, other[other != -1]), minlength=len(other_ids))
+    union = ref_size[:, None] + other_size[None, :] - inter
+    jaccard = np.where(union > 0, inter / np.maximum(union, 1), 0.0)
+    return {int(t): max(0.0, float(jaccard[i].max())) for i, t in enumerate(ref_ids)}
 
 
 def _ari(a: np.ndarray, b: np.ndarray) -> float:

@@ -103,8 +103,10 @@ def summary(found: Discovery, n: int, groups: list[dict] | None = None) -> dict:
     stab = found.stability
     # per question group (the last: units left unassigned): its number, units and theme count
     rows = [{"number": g["number"], "units": g["units"], "themes": len(g["themes"])} for g in groups or []]
-    per_question = {"per_question": rows} if rows else {}
-    return per_question | {
+    extra = {"per_question": rows} if rows else {}
+    # a large corpus (pipeline.themes.discover, step 7): the refits' pool and their size
+    extra |= {f"stability_{k}": stab[k] for k in ("pool", "refit_units") if k in stab}
+    return extra | {
         "mode": found.mode,
         "themes": len(found.keywords),
         "parent_themes": len(set(found.parents.values())),

@@ -1,0 +1,192 @@
+"""Where batch work runs (param `engine`): in this process (`local`), or as Ray Data
+`map_batches` over a pool of actors (`ray`), on the Ray cluster `ray start` set up or, when
+none is running, on a Ray instance started here for the run.
+
+A job is a list of batches and a `setup`: a picklable callable that returns the batch function.
+`setup` runs once per worker, which is where a model is loaded: once in this process, or once
+per actor (in its constructor) with Ray. The batch function takes one batch (a list) and returns
+a list; the lists come back concatenated in the order of the batches. The caller makes the
+batches, so both engines run the batch function on exactly the same batches and give the same
+bytes whenever the function gives the same bytes in any process.
+
+With Ray, batches, results and whatever `share` hands out travel through Ray's object store;
+when it fills, objects spill to disk: on an instance started here, under the folder named by
+the environment variable `PIPELINE_RAY_SPILL_DIR` (default `private/ray_spill`, git-ignored and
+never a DVC output); on a running cluster, where `ray start --object-spilling-directory` put it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from pipeline.errors import UserError
+
+SPILL_DIR_ENV = "PIPELINE_RAY_SPILL_DIR"
+DEFAULT_SPILL_DIR = "private/ray_spill"
+
+T = TypeVar("T")
+BatchFn = Callable[[list[Any]], list[Any]]
+Setup = Callable[[], BatchFn]
+
+
+def batched(items: Sequence[T], size: int) -> list[list[T]]:
+    """Consecutive batches of `size` items (the last one may be shorter)."""
+    if size < 1:
+        raise ValueError(f"batch size must be at least 1, not {size}")
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def map_batches(
+    batches: Sequence[Sequence[Any]],
+    setup: Setup,
+    *,
+    engine: str,
+    gpus_per_worker: float = 0.0,
+    progress: bool = False,
+) -> list[Any]:
+    """`setup()`'s batch function over every batch, its lists concatenated in batch order.
+
+    `gpus_per_worker`: GPUs each Ray actor holds (0: CPU only); a local run uses this process's."""
+    if not batches:
+        return []
+    if engine == "local":
+        from tqdm.auto import tqdm
+
+        fn = setup()
+        out: list[Any] = []
+        for batch in tqdm(batches, desc="batches", disable=not progress):
+            out += fn(list(batch))
+        return out
+    if engine == "ray":
+        return _map_on_ray(batches, setup, gpus=gpus_per_worker, progress=progress)
+    raise ValueError(f"unknown engine {engine!r}")  # params are validated in pipeline.config
+
+
+class Shared(Generic[T]):
+    """An object every worker reads (a fitted model, a table): the object itself locally, a
+    reference into Ray's object store with Ray (put there once, not once per batch)."""
+
+    def __init__(self, obj: T, *, engine: str) -> None:
+        if engine == "ray":
+            self._ref, self._obj = connect().put(obj), None
+        else:
+            self._ref, self._obj = None, obj
+
+    def get(self) -> T:
+        if self._ref is None:
+            return self._obj  # type: ignore[return-value]
+        import ray
+
+        return ray.get(self._ref)
+
+
+def spill_dir() -> Path:
+    """Where a Ray instance started here spills its object store (module docstring)."""
+    path = Path(os.environ.get(SPILL_DIR_ENV) or DEFAULT_SPILL_DIR).expanduser().resolve()
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(
+            f"{SPILL_DIR_ENV}: cannot create the Ray spilling folder {path} ({e.strerror})"
+        ) from e
+    return path
+
+
+def connect():
+    """The `ray` module, connected: to the running cluster when there is one (`ray start`, or
+    RAY_ADDRESS), else to a Ray instance started here, with every CPU (and GPU) of this machine."""
+    import ray
+
+    if not ray.is_initialized():
+        quiet = {"ignore_reinit_error": True, "log_to_driver": False, "logging_level": logging.WARNING}
+        try:
+            ray.init(address="auto", **quiet)
+        except ConnectionError:
+            ray.init(include_dashboard=False, object_spilling_directory=str(spill_dir()), **quiet)
+    return ray
+
+
+class _Worker:
+    """One Ray actor: runs `setup` once, in its constructor; then each row (one pickled batch).
+    A `UserError` (bad input a worker finds: a model it cannot load) comes back as data, so
+    that the stage reports it in one line as it does locally."""
+
+    def __init__(self, setup: Setup) -> None:
+        self.fn: BatchFn | None = None
+        self.error = ""
+        try:
+            self.fn = setup()
+        except UserError as e:
+            self.error = str(e)
+
+    def __call__(self, rows: dict[str, Any]) -> dict[str, list]:
+        results, errors = [], []
+        for b in rows["batch"]:
+            out, error = b"", self.error
+            if not error:
+                try:
+                    out = pickle.dumps(self.fn(pickle.loads(b)), protocol=pickle.HIGHEST_PROTOCOL)
+                except UserError as e:
+                    error = str(e)
+            results.append(out)
+            errors.append(error)
+        return {"index": list(rows["index"]), "result": results, "error": errors}
+
+
+def _map_on_ray(batches: Sequence[Sequence[Any]], setup: Setup, *, gpus: float, progress: bool) -> list[Any]:
+    """One row per batch (pickled: any Python objects), `batch_size=1` row per call: Ray Data
+    never re-cuts the caller's batches. As many actors as the cluster has CPUs (GPUs when
+    `gpus`), at most one per batch; results put back in batch order."""
+    ray = connect()
+    from ray import data
+
+    context = data.DataContext.get_current()
+    context.enable_progress_bars = progress
+    context.enable_auto_log_stats = False
+    context.print_on_execution_start = False
+    logging.getLogger("ray.data").setLevel(logging.INFO if progress else logging.ERROR)
+    resource, per_worker = ("GPU", gpus) if gpus else ("CPU", 1.0)
+    available = ray.cluster_resources().get(resource, 0)
+    if available < per_worker:
+        raise UserError(
+            f"params engine: ray: this job's workers need {per_worker:g} {resource} each "
+            f"(embed.device: cuda needs GPUs) and the Ray cluster has {available:g}"
+        )
+    workers = int(min(len(batches), available // per_worker))
+    rows = [
+        {"index": i, "batch": pickle.dumps(list(b), protocol=pickle.HIGHEST_PROTOCOL)}
+        for i, b in enumerate(batches)
+    ]
+    with warnings.catch_warnings():
+        # max_restarts=0: a failed actor fails the job with Ray's error, not retried (Ray's own
+        # advice; with restarts every actor logs an error about its arguments). Ray 2.60 warns
+        # that extra remote args go in Ray 2.64.
+        warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
+        results = (
+            data.from_items(rows, override_num_blocks=len(rows))
+            .map_batches(
+                _Worker,
+                fn_constructor_args=(setup,),
+                batch_size=1,
+                batch_format="numpy",
+                compute=data.ActorPoolStrategy(size=workers),
+                num_cpus=1,
+                num_gpus=gpus or None,
+                max_restarts=0,
+            )
+            .take_all()
+        )
+    results.sort(key=lambda r: int(r["index"]))
+    failed = [str(r["error"]) for r in results if r["error"]]
+    if failed:
+        raise UserError(f"{failed[0]} (on a Ray worker)")
+    out: list[Any] = []
+    for row in results:
+        out += pickle.loads(row["result"])
+    return out

@@ -1,0 +1,192 @@
+"""pipeline/engine.py: the local path (fast), and `engine: ray` against `engine: local` on a
+part of the demo study, on a local Ray instance of 2 CPUs (slow: one to two minutes)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline import engine
+from pipeline.engine import Shared, batched, map_batches
+
+DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
+PART = ("T12", "T20")  # two short interviews (a referrer, a commissioner), both coded by coder A
+
+
+def test_local_engine_runs_setup_once_and_each_batch_as_given_in_order():
+    calls: list = []
+
+    def setup():
+        calls.append("setup")
+
+        def fn(batch: list[int]) -> list[int]:
+            calls.append(batch)
+            return [10 * x for x in batch]
+
+        return fn
+
+    out = map_batches(batched(list(range(7)), 3), setup, engine="local")
+    assert out == [0, 10, 20, 30, 40, 50, 60]
+    assert calls == ["setup", [0, 1, 2], [3, 4, 5], [6]]
+
+
+def test_a_batch_function_may_return_any_number_of_results():
+    out = map_batches([["a", "b"], ["c"]], lambda: lambda batch: ["".join(batch)], engine="local")
+    assert out == ["ab", "c"]
+
+
+def test_no_batches_start_nothing():
+    def setup():
+        raise AssertionError("no worker is set up for an empty job")
+
+    assert map_batches([], setup, engine="ray") == []
+    assert batched([], 4) == []
+    with pytest.raises(ValueError):
+        batched([1], 0)
+
+
+def test_shared_is_the_object_itself_locally():
+    table = {"Hope": "[BABY_1]"}
+    assert Shared(table, engine="local").get() is table
+
+
+def test_spill_folder_comes_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv(engine.SPILL_DIR_ENV, str(tmp_path / "spill"))
+    assert engine.spill_dir() == (tmp_path / "spill").resolve()
+    assert (tmp_path / "spill").is_dir()
+    monkeypatch.delenv(engine.SPILL_DIR_ENV)
+    monkeypatch.chdir(tmp_path)
+    assert engine.spill_dir() == tmp_path.resolve() / engine.DEFAULT_SPILL_DIR
+
+
+@pytest.fixture(scope="module")
+def ray_instance():
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def demo_part(tmp_path_factory) -> dict:
+    """Segments of two demo transcripts, with their codings and codebook. The turns are taken
+    as de-identified as they are (the engine, not de-identification, is under test)."""
+    from pipeline import ingest, segment
+    from pipeline.config import load_params
+    from pipeline.layout import Layout
+    from pipeline.schemas import DEID_TURNS, TURNS
+    from pipeline.study import load_codebook
+
+    root = tmp_path_factory.mktemp("demo_part")
+    study = root / "study"
+    (study / "transcripts").mkdir(parents=True)
+    for name in ("study.yaml", "codebook.yaml"):
+        shutil.copy(DEMO / name, study / name)
+    for tid in PART:
+        shutil.copy(DEMO / "transcripts" / f"{tid}.txt", study / "transcripts")
+    for name in ("participants.csv", "codings.csv"):
+        table = pd.read_csv(DEMO / name, dtype=str, keep_default_na=False)
+        table[table["transcript_id"].isin(PART)].to_csv(study / name, index=False)
+    lay, params = Layout(root), load_params(None)
+    ingest.run(params, study=study, out=lay.turns, codings=lay.codings, metrics=lay.metric("ingest"))
+    turns = pd.read_parquet(lay.turns)[TURNS.names].assign(spans="[]")
+    DEID_TURNS.conform(turns, source="test").to_parquet(lay.deid_turns)
+    segment.run(params, turns_path=lay.deid_turns, out=lay.segments, metrics=lay.metric("segment"))
+    return {"lay": lay, "codebook": load_codebook(study)}
+
+
+@pytest.mark.slow
+def test_ray_engine_writes_the_same_bytes_as_local(ray_instance, demo_part, tmp_path, monkeypatch):
+    from pipeline import coding, embed
+    from pipeline.codings import read_codings_table
+    from pipeline.config import load_params
+    from pipeline.encoder import CHUNK_BATCHES
+
+    lay = demo_part["lay"]
+    ray_jobs = []
+    on_ray = engine._map_on_ray
+    monkeypatch.setattr(engine, "_map_on_ray", lambda *a, **k: ray_jobs.append(len(a[0])) or on_ray(*a, **k))
+    written = {}
+    for name in ("local", "ray"):
+        out = tmp_path / name
+        # the embed stage with a cache per engine: the Ray run encodes every segment again, on
+        # its actors (batch_size 8: chunks of 64 texts, spread over both actors); the code
+        # stage encodes its few texts (questions, codebook) in this process, with one cache
+        params = load_params(
+            None, [f"engine={name}", f"embed.cache_dir={out / 'cache'}", "embed.batch_size=8"]
+        )
+        figures = embed.run(params, segments_path=lay.segments, out=out / "embeddings.npy")
+        assert (figures["device"], figures["precision"]) == ("cpu", "float64")
+        coding.run(
+            load_params(None, [f"engine={name}", f"embed.cache_dir={tmp_path / 'cache'}"]),
+            segments_path=lay.segments,
+            embeddings_path=out / "embeddings.npy",
+            codebook=demo_part["codebook"],
+            codings=read_codings_table(lay.codings),
+            out=out / "codes.parquet",
+            turns_path=lay.deid_turns,
+            metrics=out / "coding.json",
+        )
+        files = ("embeddings.npy", "embeddings.json", "codes.parquet", "coding.json")
+        written[name] = {f: (out / f).read_bytes() for f in files}
+    texts = pd.read_parquet(lay.segments)["text"].unique()
+    assert ray_jobs[0] == -(-len(texts) // (8 * CHUNK_BATCHES)) > 1  # the embed stage's chunks
+    assert ray_jobs[1] == len(PART)  # the code stage: one batch per cross-fitted fold
+    assert written["ray"] == written["local"]
+    codes = pd.read_parquet(tmp_path / "ray" / "codes.parquet")
+    assert len(codes) and codes["evidence"].str.startswith("few-shot").all()
+
+
+@pytest.mark.slow
+def test_a_user_error_on_a_worker_is_one_line_here(ray_instance):
+    from functools import partial
+
+    from pipeline.config import load_params
+    from pipeline.errors import UserError
+
+    bad_setup = partial(load_params, None, ["engine=spark"])  # raises, as a model a worker cannot load
+    with pytest.raises(UserError, match="'engine'") as err:
+        map_batches([["a text"]], bad_setup, engine="ray")
+    assert "\n" not in str(err.value) and "Ray worker" in str(err.value)
+
+
+@pytest.mark.slow
+def test_ray_deidentification_writes_the_same_bytes_as_local(ray_instance, demo_part, tmp_path, monkeypatch):
+    """Map (each text's detectors on the actors) -> reduce (the study's surfaces, pseudonyms)
+    -> map (propagation and replacement): the same outputs as in one process."""
+    from pipeline import deid
+    from pipeline.config import load_params
+    from pipeline.deid import stage as deid_stage
+    from pipeline.deid.keystore import load_key, read_store
+
+    lay = demo_part["lay"]
+    monkeypatch.setattr(deid_stage, "FIRST_PASS_BATCH", 16)  # several batches from two interviews
+    ray_jobs: list[int] = []
+    on_ray = engine._map_on_ray
+    monkeypatch.setattr(engine, "_map_on_ray", lambda *a, **k: ray_jobs.append(len(a[0])) or on_ray(*a, **k))
+    written, keys = {}, {}
+    for name in ("local", "ray"):
+        out = tmp_path / name
+        params = load_params(None, [f"engine={name}", f"deid.key_file={tmp_path / 'deid.key'}"])
+        deid.run(
+            params,
+            turns_path=lay.turns,
+            out=out / "turns_deid.parquet",
+            metrics=out / "deid.json",
+            key_store=out / "key.enc",
+            codings_in=lay.codings,
+            codings_out=out / "codings.parquet",
+        )
+        written[name] = {
+            f: (out / f).read_bytes() for f in ("turns_deid.parquet", "deid.json", "codings.parquet")
+        }
+        keys[name] = read_store(out / "key.enc", key=load_key(tmp_path / "deid.key", create=False))
+    assert written["ray"] == written["local"]
+    assert keys["ray"] == keys["local"]  # the encrypted key differs only in its nonce
+    assert json.loads(written["local"]["deid.json"])["replacements"] > 0
+    assert ray_jobs and ray_jobs[0] > 1  # the first passes went to the actors, in batches
