@@ -9,7 +9,9 @@ a list; the lists come back concatenated in the order of the batches. The caller
 batches, so both engines run the batch function on exactly the same batches and give the same
 bytes whenever the function gives the same bytes in any process.
 
-With Ray, batches, results and whatever `share` hands out travel through Ray's object store;
+With Ray, batches, results and whatever `share` hands out travel through Ray's object store
+(pickled: Ray's own wire format for Python objects, in memory for one run; nothing pickled is
+ever a file between stages, which exchange parquet, npy and json);
 when it fills, objects spill to disk: on an instance started here, under the folder named by
 the environment variable `PIPELINE_RAY_SPILL_DIR` (default `private/ray_spill`, git-ignored and
 never a DVC output); on a running cluster, where `ray start --object-spilling-directory` put it.
