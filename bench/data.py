@@ -97,12 +97,20 @@ def _primary(codes: list[frozenset[str]], order: list[str]) -> list[str]:
 
 def prepare_demo(params: Params) -> Layout:
     """The demo study's ingest, deidentify and segment stages, run once into cache/bench/demo
-    exactly as `dvc repro` runs them (again only when the segments are missing)."""
+    exactly as `dvc repro` runs them (again when the segments are missing, or were made by
+    other code or params: a stamp of the pipeline's sources and the params says which)."""
+    import hashlib
+
     from pipeline.runner import prepare_segments
 
     lay = Layout(ROOT / "cache" / "bench" / "demo")
-    if not lay.segments.exists():
+    digest = hashlib.sha256(params.model_dump_json().encode())
+    for source in sorted((ROOT / "pipeline").rglob("*.py")):
+        digest.update(source.read_bytes())
+    stamp = lay.root / "prepared.sha256"
+    if not lay.segments.exists() or not stamp.exists() or stamp.read_text() != digest.hexdigest():
         prepare_segments(params, study=SOURCES["demo"], lay=lay)
+        stamp.write_text(digest.hexdigest())
     return lay
 
 

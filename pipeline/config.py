@@ -66,7 +66,7 @@ class ThemesParams(_Section):
     context: Literal["turn", "none"] = "turn"
     center: bool = True  # subtract the mean embedding of the units (what every text shares)
     # candidate weights of the words' LSA view beside the embeddings: the most stable wins
-    lexical_weights: tuple[float, ...] = (0.0, 0.6)
+    lexical_weights: tuple[float, ...] = (0.0,)
     smooth_neighbors: int = Field(10, ge=0)  # each unit averaged with this many nearest units (0: off)
     reducer: Literal["none", "umap", "pca"] = "none"
     n_views: int = Field(3, ge=1)  # umap: seeded runs side by side

@@ -375,7 +375,12 @@ def test_the_grid_of_theme_counts_grows_with_the_units_and_has_no_fixed_cap():
 
 def test_silhouette_tolerance_takes_the_fewest_themes_near_the_best():
     curve = {8: 0.10, 16: 0.185, 32: 0.195, 64: 0.20}
-    assert fewest_within(curve, 0.9) == 16 and fewest_within(curve, 1.0) == 64
+    # the floor 0.18 is crossed 94% of the way from 8 to 16 in log k: 8 * 2 ** 0.94 = 15.4
+    assert fewest_within(curve, 0.9) == 15 and fewest_within(curve, 1.0) == 64
+    assert fewest_within({8: 0.10, 16: 0.17, 32: 0.20}, 0.9) == 20  # a third of the way to 32
+    # a nudge across the floor moves k by one theme, not by a grid step (16 -> 32)
+    assert [fewest_within({8: 0.10, 16: s, 32: 0.20}, 0.9) for s in (0.179, 0.181)] == [17, 16]
+
     assert fewest_within({8: 0.073, 12: 0.072, 83: 0.078}, 0.9) == 8  # a flat curve: the fewest
     assert fewest_within({4: -0.2, 8: -0.1}, 0.9) == 8  # nothing positive: the best
 

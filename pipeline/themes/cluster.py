@@ -107,14 +107,25 @@ def choose_k(
         fits[k] = labels
     if not scores:
         return np.zeros(len(z), dtype=int), scores
-    return fits[fewest_within(scores, tolerance)], scores
+    k = fewest_within(scores, tolerance)
+    return (fits[k] if k in fits else fit(k)), scores
 
 
 def fewest_within(scores: dict[int, float], tolerance: float) -> int:
-    """The smallest k whose score reaches `tolerance` of the best score (the best, if not positive)."""
+    """The number of themes where the score curve first reaches `tolerance` of the best score
+    (the best, if not positive), read between grid points: linearly in log k between the last
+    k below that floor and the first k at or above it. Rounded to a grid point, the choice
+    would jump a whole grid step (a quarter more themes) whenever a subsample nudged one score
+    across the floor; read between them it moves as little as the curve does."""
     best = max(scores.values())
     floor = tolerance * best if best > 0 else best
-    return min(k for k, s in scores.items() if s >= floor)
+    ks = sorted(scores)
+    first = next(i for i, k in enumerate(ks) if scores[k] >= floor)
+    if first == 0:
+        return ks[0]
+    lo, hi = ks[first - 1], ks[first]
+    share = (floor - scores[lo]) / (scores[hi] - scores[lo])
+    return int(np.clip(round(lo * (hi / lo) ** share), lo + 1, hi))
 
 
 def rule_k(units: int, *, lo: int, hi: int) -> int:
