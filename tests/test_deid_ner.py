@@ -74,3 +74,22 @@ def test_detector_reads_a_million_character_turn(nlp):
     spans = detector.detect_many([text, "Nothing here."])
     covered = [s for s in spans[0] if s.label == "PERSON"]
     assert all(any(s.start <= at < s.end for s in covered) for at in starts)
+
+
+def test_a_large_corpus_is_read_by_forked_processes_with_the_same_spans(nlp, monkeypatch):
+    from pipeline.deid import detect, ner
+
+    if ner.ner_processes(ner.PARALLEL_FROM) < 2:
+        pytest.skip("one core, or no fork on this system: nothing is read in parallel")
+    texts = [f"Note {i}: {NAME} rang about 01632 960{i % 1000:03d}. {FILLER}" for i in range(600)]
+    regions = [None if i % 3 else [(0, 30)] for i in range(len(texts))]
+    assert sum(map(len, texts)) >= ner.PARALLEL_FROM
+    detector = Detector(nlp, entity_labels=["PERSON"])
+    batches = []
+    real = detect.forked_map
+    monkeypatch.setattr(detect, "forked_map", lambda fn, b, p: batches.append(len(b)) or real(fn, b, p))
+    forked = detector.first_passes(texts, regions=regions)
+    monkeypatch.setattr(detect, "ner_processes", lambda characters: 1)
+    here = detector.first_passes(texts, regions=regions)
+    assert batches and batches[0] > 1  # read in batches by forked processes
+    assert forked == here and all(any(s.label == "PERSON" for s in spans) for spans in forked)

@@ -18,11 +18,12 @@ from pathlib import Path
 from pipeline.config import DeidParams
 from pipeline.deid.gazetteer import ORG_HEADS, gazetteer_spans
 from pipeline.deid.lexicon import first_names, is_common_word
-from pipeline.deid.ner import ner_processes, ner_spans
+from pipeline.deid.ner import forked_map, ner_processes, ner_spans
 from pipeline.deid.register import Register, read_allow, read_register, register_pattern, register_spans
 from pipeline.deid.rules import TITLES, rule_spans
 from pipeline.deid.spans import Span, merge_overlaps
 from pipeline.deid.terms import TermMatcher
+from pipeline.engine import batched
 from pipeline.errors import UserError
 
 _NER_LABELS = {
@@ -142,11 +143,28 @@ class Detector:
         self, texts: list[str], *, regions: list[list[Region] | None] | None = None, progress: bool = False
     ) -> list[list[Span]]:
         """The map step: every recognizer over each text on its own. `regions[i]`, when given,
-        limits spaCy to those stretches of text i (the sentences a replacement changed)."""
+        limits spaCy to those stretches of text i (the sentences a replacement changed). A
+        large corpus is read by every core (`pipeline.deid.ner.forked_map`), in batches."""
+        from tqdm import tqdm
+
+        regions = regions or [None] * len(texts)
+        stretches = [[(0, len(t))] if r is None else r for t, r in zip(texts, regions, strict=True)]
+        processes = ner_processes(sum(hi - lo for r in stretches for lo, hi in r))
+        if processes > 1:
+            batches = batched(list(zip(texts, regions, strict=True)), _batch_size(len(texts), processes))
+            here = lambda batch: self._read([t for t, _ in batch], [r for _, r in batch])  # noqa: E731
+            done = forked_map(here, batches, processes)
+            bar = tqdm(done, total=len(batches), disable=not progress, desc="de-identifying", unit="batch")
+            return [spans for batch in bar for spans in batch]
+        return self._read(texts, regions, progress=progress)
+
+    def _read(
+        self, texts: list[str], regions: list[list[Region] | None], *, progress: bool = False
+    ) -> list[list[Span]]:
+        """`first_passes` in this process."""
         from tqdm import tqdm
 
         scans = [_caps_normalised(t) if _mostly_upper(t) else t for t in texts]
-        regions = regions or [None] * len(texts)
         pieces = [
             (i, lo, hi)
             for i, (s, r) in enumerate(zip(scans, regions, strict=True))
@@ -157,7 +175,6 @@ class Detector:
             self.nlp,
             (scans[i][lo:hi] for i, lo, hi in pieces),
             lambda doc: _spacy_spans(doc, self.entity_labels),
-            n_process=ner_processes(sum(hi - lo for _, lo, hi in pieces)),
         )
         ner: list[list[Span]] = [[] for _ in texts]
         for (i, lo, _), spans in zip(
@@ -205,6 +222,12 @@ class Detector:
         if not self.allow:
             return spans
         return [s for s in spans if _strip_possessive(text[s.start : s.end]).casefold() not in self.allow]
+
+
+def _batch_size(n: int, processes: int) -> int:
+    """Texts per batch of a forked first pass: about four batches per process, so that a
+    process that drew short texts takes another, and at most 500 texts."""
+    return max(1, min(500, -(-n // (4 * processes))))
 
 
 def _with_article(text: str, span: Span) -> Span:
@@ -303,7 +326,7 @@ class DetectorSpec:
 
     def __call__(self) -> Callable[[list], list[list[Span]]]:
         detector = self.load()
-        return lambda batch: detector.first_passes([t for t, _ in batch], regions=[r for _, r in batch])
+        return lambda batch: detector._read([t for t, _ in batch], [r for _, r in batch])  # one process each
 
 
 def load_detector(
