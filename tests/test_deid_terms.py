@@ -96,3 +96,36 @@ def test_clinical_shorthand_found_only_by_spacy_is_not_propagated():
     ]
     labels = Propagation.gather(texts, found).labels
     assert "NOK" not in labels and "SpR" not in labels and labels["Dr Okafor"] == "PERSON"
+
+
+class _MaskedWordNLP(_CountingNLP):
+    """Finds "here" as a person, but only in masked text (a run of blanks): what the leak
+    gate's re-read can find that the first pass could not."""
+
+    def pipe(self, texts, batch_size=64, n_process=1):
+        for text in texts:
+            self.read.append(text)
+            ents = []
+            if "   " in text and "here" in text:
+                at = text.index("here")
+                ents = [
+                    type(
+                        "Ent", (), {"label_": "PERSON", "start_char": at, "end_char": at + 4, "text": "here"}
+                    )
+                ]
+            yield type("Doc", (), {"ents": ents})()
+
+
+def test_a_second_gate_round_reads_again_only_around_what_the_first_added():
+    nlp = _MaskedWordNLP()
+    detector = Detector(nlp, entity_labels=DeidParams().entity_labels)
+    text = "Call 01632 960123 here. Other sentence now. Email ann@example.org now."
+    result, leaks, rounds = deidentify_corpus(
+        [text], detector=detector, register=Register(), options=DeidParams()
+    )
+    assert not leaks and rounds == 1 and "here" not in result.texts[0]
+    first, gate, second = nlp.read[:1], nlp.read[1:3], nlp.read[3:]
+    assert first == [text] and any("Email" in t for t in gate)  # the first check: both changed sentences
+    assert (
+        len(second) == 1 and "Call" in second[0] and "Email" not in second[0]
+    )  # then only the one it changed

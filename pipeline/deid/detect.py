@@ -168,7 +168,7 @@ class Detector:
         pieces = [
             (i, lo, hi)
             for i, (s, r) in enumerate(zip(scans, regions, strict=True))
-            for lo, hi in r or [(0, len(s))]
+            for lo, hi in ([(0, len(s))] if r is None else r)
         ]
         # long texts are read in bounded windows (spaCy refuses over 1M characters: E088)
         found = ner_spans(

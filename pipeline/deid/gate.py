@@ -33,16 +33,19 @@ def find_leaks(
     *,
     only: list[int] | None = None,
     known: dict[str, list[Span]] | None = None,
+    added: dict[int, list[Span]] | None = None,
 ) -> list[tuple[Leak, Span]]:
     """Re-run every detector over the output (or the texts `only` lists); report what lies
     outside the placeholders: the leak (output location) and the span to add, in ORIGINAL
     offsets. Only what changed is read again: a text without replacements keeps its first
     pass from `known`, and in a changed text spaCy re-reads the sentences around each
-    placeholder; the rules and the study-wide propagation cover every text (linear time)."""
+    placeholder, or, given `added` (the spans a gate round added to text i, original
+    offsets), around the placeholders of those spans only (the other sentences are as the
+    last check read them); the rules and the study-wide propagation cover every text."""
     indices = list(range(len(result.texts))) if only is None else only
     masked = [_mask(result.texts[i], replacement_bounds(result.spans[i])) for i in indices]
     regions = {
-        text: changed_sentences(text, replacement_bounds(result.spans[i]))
+        text: changed_sentences(text, _changed_bounds(result.spans[i], None if added is None else added[i]))
         for i, text in zip(indices, masked, strict=True)
         if result.spans[i]
     }
@@ -65,6 +68,18 @@ def find_leaks(
                     )
                     leaks.append((Leak(i, start, span.label), orig))
     return leaks
+
+
+def _changed_bounds(records: list[dict], added: list[Span] | None) -> list[tuple[int, int]]:
+    """Where the placeholders sit that replaced spans overlapping `added` (None: all of them)."""
+    bounds = replacement_bounds(records)
+    if added is None:
+        return bounds
+    return [
+        b
+        for b, r in zip(bounds, records, strict=True)
+        if any(r["start"] < s.end and s.start < r["end"] for s in added)
+    ]
 
 
 def changed_sentences(text: str, bounds: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -99,16 +114,20 @@ def deidentify_corpus(
     distinct = list(dict.fromkeys(texts))
     known = dict(zip(distinct, detector.map_first_passes(distinct, progress=progress), strict=True))
     spans = detector.detect_many(texts, known=known)
-    rounds, check = 0, None  # the first check covers every text, later ones what changed
+    rounds, added = 0, None  # the first check covers every text, later ones what the last added
     while True:
         result = pseudonymise_corpus(texts, spans, register=register, age_policy=options.age_policy)
-        leaks = find_leaks(result, detector, only=check, known=known if check is None else None)
+        if added is None:
+            leaks = find_leaks(result, detector, known=known)
+        else:
+            leaks = find_leaks(result, detector, only=sorted(added), added=added)
         if not leaks or rounds >= options.gate_rounds:
             return result, [leak for leak, _ in leaks], rounds
-        rounds += 1
+        rounds, added = rounds + 1, {}
         for leak, orig in leaks:
-            spans[leak.index] = merge_overlaps([*spans[leak.index], orig], texts[leak.index])
-        check = sorted({leak.index for leak, _ in leaks})
+            added.setdefault(leak.index, []).append(orig)
+        for i, new in added.items():
+            spans[i] = merge_overlaps([*spans[i], *new], texts[i])
 
 
 def gate_error(leaks: list[Leak], where: list[str]) -> UserError:
