@@ -61,9 +61,7 @@ def run_all(params: Params, *, study: Path, out: Path, progress: bool = False) -
 def prepare_segments(params: Params, *, study: Path, lay: Layout, progress: bool = False) -> None:
     """The ingest, deidentify and segment stages: a study's pseudonymised segments under `lay`,
     with its codings (offsets only) and scrubbed codebook, as `dvc repro` makes them."""
-    ingest.run(
-        params, study=study, out=lay.turns, codings=lay.codings_ingested, metrics=lay.metric("ingest")
-    )
+    ingest.run(params, study=study, out=lay.turns, codings=lay.codings_ingested, metrics=lay.metric("ingest"))
     deid.run(
         params,
         turns_path=lay.turns,

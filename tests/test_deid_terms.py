@@ -86,16 +86,14 @@ def test_the_gate_reads_again_only_changed_sentences():
     assert len(again) == 1 and "weather" not in again[0] and "Nothing" not in again[0]
 
 
-def test_clinical_shorthand_found_only_by_spacy_is_not_propagated():
+def test_an_acronym_spacy_found_once_is_replaced_everywhere():
     from pipeline.deid.spans import Span
 
-    texts = ["Plan: NOK informed, SpR aware.", "NOK aware. Seen by Dr Okafor."]
-    found = [
-        [Span(6, 9, "ORG", "spacy", 0.6), Span(20, 23, "ORG", "spacy", 0.6)],
-        [Span(19, 28, "PERSON", "rules", 0.9)],
-    ]
+    # a study's organisation by its initials: found by spaCy in one text, written in another
+    texts = ["Two-thirds ICB funding.", "The ICB agreed. Seen by Dr Okafor."]
+    found = [[Span(11, 14, "ORG", "spacy", 0.6)], [Span(24, 33, "PERSON", "rules", 0.9)]]
     labels = Propagation.gather(texts, found).labels
-    assert "NOK" not in labels and "SpR" not in labels and labels["Dr Okafor"] == "PERSON"
+    assert labels["ICB"] == "ORG" and labels["Dr Okafor"] == "PERSON"
 
 
 class _MaskedWordNLP(_CountingNLP):
