@@ -53,8 +53,7 @@ def figure(units: data.Units, idx: np.ndarray, pred: pd.DataFrame) -> float | No
 
 def _contexts(units: data.Units, emb: np.ndarray, params, *, questions: bool):
     """Texts and features as the code stage gives them (turn, question: the demo only)."""
-    from pipeline.coding.few_shot import coding_inputs
-    from pipeline.context import question_vectors, turn_means
+    from pipeline.context import coding_inputs, question_vectors, turn_means
 
     if units.segments is None or params.coding.context == "none":
         return units.texts, emb, None

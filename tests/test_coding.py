@@ -5,11 +5,12 @@ import pandas as pd
 import pytest
 
 from pipeline.codebook import Code, Codebook, code_prototypes, code_views
-from pipeline.coding.few_shot import NYSTROEM_COMPONENTS, FewShotCoder, coding_inputs, cross_fit
+from pipeline.coding.cross_fit import cross_fit
+from pipeline.coding.few_shot import NYSTROEM_COMPONENTS, FewShotCoder
 from pipeline.coding.stage import read_training
 from pipeline.coding.zero_shot import calibrated_scores, code_scores, zero_shot
 from pipeline.config import CodingParams
-from pipeline.context import preceding_questions, with_turn_context
+from pipeline.context import coding_inputs, preceding_questions, with_turn_context
 from pipeline.errors import UserError
 from pipeline.vectors import unit_rows
 

@@ -28,7 +28,7 @@ coder A from 0.54 to 0.60. Zero-shot uses the turn only (a question is not evide
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,10 +36,8 @@ import pandas as pd
 
 from pipeline.codebook import Codebook, Embed, code_views
 from pipeline.config import CodingParams
-from pipeline.context import coding_inputs
 from pipeline.errors import UserError
 from pipeline.kappa import binary_kappa
-from pipeline.schemas import CODES
 from pipeline.vectors import unit_rows
 
 NONE = "(none)"
@@ -335,9 +333,11 @@ def fit_few_shot(
     options: CodingParams,
     seed: int = 0,
     train_groups: list[str] | None = None,
+    extra: tuple[list[str], np.ndarray, list[str]] | None = None,
 ) -> FewShotCoder:
     """A coder trained on the human-coded units (at most `coding.max_train` of them, a seeded
-    sample: the solvers' time grows faster than the units) and the codebook's views."""
+    sample: the solvers' time grows faster than the units) and the codebook's views
+    (`codebook_rows`, encoded with `embed` unless given as `extra`)."""
     if len(train_texts) > options.max_train:
         keep = np.sort(np.random.default_rng(seed).choice(len(train_texts), options.max_train, replace=False))
         train_ids, train_texts, train_labels = (
@@ -352,7 +352,7 @@ def fit_few_shot(
         max_codes=options.max_codes,
         seed=seed,
     )
-    extra_texts, extra_emb, extra_codes = codebook_rows(codebook, embed=embed)
+    extra_texts, extra_emb, extra_codes = extra or codebook_rows(codebook, embed=embed)
     copies = np.asarray(train_emb).shape[1] // extra_emb.shape[1]
     if copies > 1:  # units carry context (turn, question): a codebook view is its own context
         extra_texts = [" || ".join([t] * copies) for t in extra_texts]
@@ -366,67 +366,3 @@ def fit_few_shot(
         groups=train_groups,
     )
     return coder
-
-
-def cross_fit(
-    segments: pd.DataFrame,
-    embeddings: np.ndarray,
-    labels: dict[str, set[str]],
-    codebook: Codebook,
-    *,
-    embed: Embed,
-    options: CodingParams,
-    seed: int = 0,
-    questions: tuple[list[str], np.ndarray] | None = None,
-    predict: Predict = predict_here,
-) -> tuple[pd.DataFrame, dict]:
-    """Few-shot codes for every segment from models that never saw the segment's transcript.
-
-    `labels`: segment_id -> human codes, for every segment of the human-coded transcripts
-    (an empty set = coded, no code applies). `questions`: per segment, the text and embedding
-    of the interviewer turn it answers (`coding.context: turn+question`). `predict` runs the
-    fitted folds' coders over their segments (fitted here, one at a time, as it asks for them).
-    """
-    seg_ids = segments["segment_id"].tolist()
-    tids = segments["transcript_id"].to_numpy()
-    coded_t = sorted({t for t, s in zip(tids, seg_ids, strict=True) if s in labels})
-    rng = np.random.default_rng(seed)
-    order = list(rng.permutation(coded_t))
-    n_folds = min(options.folds, len(order))
-    if n_folds < 2:
-        raise UserError("few-shot cross-fitting needs human codings on at least two transcripts")
-    fold_of = {t: i % n_folds for i, t in enumerate(order)}
-    texts, embeddings = coding_inputs(segments, embeddings, context=options.context, questions=questions)
-
-    fold = np.array([fold_of.get(t, -1) for t in tids], dtype=np.int64)  # -1: no human codings
-    coded = np.array([s in labels for s in seg_ids], dtype=bool)
-
-    def jobs() -> Iterator[CodingJob]:
-        for f in range(-1, n_folds):
-            # fold -1: transcripts without human codings, coded by a model trained on all coded ones
-            target = fold == f
-            if not target.any():
-                continue
-            idx, tidx = np.nonzero(target)[0], np.nonzero(coded & (fold != f))[0]
-            coder = fit_few_shot(
-                [seg_ids[j] for j in tidx],
-                [texts[j] for j in tidx],
-                embeddings[tidx],
-                [labels[seg_ids[j]] for j in tidx],
-                codebook,
-                embed=embed,
-                options=options,
-                seed=seed,
-                train_groups=[str(tids[j]) for j in tidx],
-            )
-            yield coder, [seg_ids[j] for j in idx], [texts[j] for j in idx], embeddings[idx]
-
-    parts = predict(jobs())
-    codes = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=CODES.names)
-    info = {
-        "method": "few_shot_cross_fitted",
-        "folds": n_folds,
-        "coded_transcripts": len(coded_t),
-        "context": options.context,
-    }
-    return codes, info

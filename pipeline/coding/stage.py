@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline.codebook import Codebook, Embed
-from pipeline.coding.few_shot import cross_fit, fit_few_shot
+from pipeline.coding.cross_fit import cross_fit
+from pipeline.coding.few_shot import fit_few_shot
 from pipeline.coding.inference import predict_on
 from pipeline.coding.zero_shot import zero_shot
 from pipeline.codings import human_segment_codes

@@ -18,12 +18,12 @@ from pathlib import Path
 from pipeline.config import DeidParams
 from pipeline.deid.gazetteer import ORG_HEADS, gazetteer_spans
 from pipeline.deid.lexicon import first_names, is_common_word
-from pipeline.deid.ner import forked_map, ner_processes, ner_spans
+from pipeline.deid.ner import ner_processes, ner_spans
 from pipeline.deid.register import Register, read_allow, read_register, register_pattern, register_spans
 from pipeline.deid.rules import TITLES, rule_spans
 from pipeline.deid.spans import Span, merge_overlaps
 from pipeline.deid.terms import TermMatcher
-from pipeline.engine import batched
+from pipeline.engine import batched, forked_map
 from pipeline.errors import UserError
 
 _NER_LABELS = {
@@ -142,7 +142,7 @@ class Detector:
     ) -> list[list[Span]]:
         """The map step: every recognizer over each text on its own. `regions[i]`, when given,
         limits spaCy to those stretches of text i (the sentences a replacement changed). A
-        large corpus is read by every core (`pipeline.deid.ner.forked_map`), in batches."""
+        large corpus is read by every core (`pipeline.engine.forked_map`), in batches."""
         from tqdm import tqdm
 
         regions = regions or [None] * len(texts)

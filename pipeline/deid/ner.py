@@ -12,19 +12,18 @@ counted twice. Offsets are mapped back to the whole text.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 
 from pipeline.deid.spans import Span
+from pipeline.engine import fork_processes
 
 MAX_WINDOW = 100_000
 OVERLAP = 2_000
-# Several processes pay once the text outweighs forking them (`forked_map`: tens of
-# milliseconds, no model loaded again): on 2 cores, Presidio's 1,500 synthetic sentences
-# (127,000 characters) went from 17,200 to 29,800 characters/s, with the same spans
+# Several processes pay once the text outweighs forking them (`pipeline.engine.forked_map`:
+# tens of milliseconds, no model loaded again): on 2 cores, Presidio's 1,500 synthetic
+# sentences (127,000 characters) went from 17,200 to 29,800 characters/s, with the same spans
 PARALLEL_FROM = 20_000
 _SENTENCE_END = re.compile(r"[.!?][\"')\]\u2019\u201d]*\s+|\n\s*")
 _SPACE = re.compile(r"\s")
@@ -79,34 +78,8 @@ def text_windows(text: str, *, max_window: int = MAX_WINDOW, overlap: int = OVER
 
 def ner_processes(characters: int) -> int:
     """How many processes read this much text: one, or every core (at most 4) for large
-    corpora, where this system can fork (`forked_map`)."""
-    if characters < PARALLEL_FROM or "fork" not in multiprocessing.get_all_start_methods():
-        return 1
-    return min(os.cpu_count() or 1, 4)
-
-
-_FORKED: Callable[[list], list] | None = None  # the batch function of the running `forked_map`
-
-
-def _forked_batch(batch: list) -> list:
-    assert _FORKED is not None
-    return _FORKED(batch)
-
-
-def forked_map(fn: Callable[[list], list], batches: list[list], processes: int) -> Iterator[list]:
-    """`fn` over `batches` in `processes` forked copies of this process, results in batch
-    order. Each copy inherits `fn` and the model it holds, loaded once here: only the batches
-    and their results (a few spans per text) cross between processes. spaCy's own
-    `n_process` sends every parsed Doc back as bytes instead, and rebuilding them (a registry
-    lookup per Doc) cost more than the second core gave: on 5,000 one-line answers, half the
-    time of the whole de-identification."""
-    global _FORKED
-    _FORKED = fn
-    try:
-        with multiprocessing.get_context("fork").Pool(processes) as pool:
-            yield from pool.imap(_forked_batch, batches)
-    finally:
-        _FORKED = None
+    corpora, where this system can fork (`pipeline.engine.forked_map`)."""
+    return fork_processes() if characters >= PARALLEL_FROM else 1
 
 
 def ner_spans(
