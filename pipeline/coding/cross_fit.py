@@ -41,7 +41,8 @@ def cross_fit(
     `labels`: segment_id -> human codes, for every segment of the human-coded transcripts
     (an empty set = coded, no code applies). `questions`: per segment, the text and embedding
     of the interviewer turn it answers (`coding.context: turn+question`). `predict` runs the
-    fitted folds' coders over their segments (fitted here, one at a time, as it asks for them).
+    fitted folds' coders over their segments (fitted on this machine's cores side by side, and
+    handed to it in fold order, as it asks for them).
     """
     seg_ids = segments["segment_id"].tolist()
     tids = segments["transcript_id"].to_numpy()
