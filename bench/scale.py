@@ -6,8 +6,9 @@ embedding cache in a fresh folder per study), measured from outside (wall second
 `os.wait4`). A tiny study per kind gives each stage's start-up cost; growth exponent = slope of
 log(seconds - start-up) over log(size), the difference floored at FLOOR_S. Then, in a process of
 its own, the bare library calls on the same texts: spaCy `nlp.pipe` (full, and NER-only as
-deidentify loads it) over the distinct raw turn texts, `SentenceTransformer.encode` (float64 as
-the embed stage by default, and float32) over the segment texts.
+deidentify loads it) over the distinct raw turn texts, `SentenceTransformer.encode` (float32 as
+the embed stage by default, and float64; padded batches of 64 sorted by length, on every core's
+threads) over the segment texts.
 """
 
 from __future__ import annotations

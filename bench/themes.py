@@ -39,7 +39,11 @@ def embed(texts: list[str], params, *, cache: bool) -> np.ndarray:
 
     cache_dir = data.ROOT / "cache" / "embeddings" if cache else None
     return embed_texts(
-        texts, model=params.embed.model, batch_size=params.embed.batch_size, cache_dir=cache_dir
+        texts,
+        model=params.embed.model,
+        batch_size=params.embed.batch_size,
+        cache_dir=cache_dir,
+        precision=params.embed.precision,
     )
 
 

@@ -48,8 +48,9 @@ class EmbedParams(_Section):
     model: str = "all-MiniLM-L6-v2"
     batch_size: int = Field(64, ge=1)
     cache_dir: str = "cache/embeddings"
-    # float64: the same bits whatever the batch or thread count (reproducible); float32: ~2x faster
-    precision: Literal["float64", "float32"] = "float64"
+    # the model's precision on the CPU (either gives the same bits whatever the batch, core
+    # count or engine: batches of one token length, one thread each); float32 is ~2x faster
+    precision: Literal["float64", "float32"] = "float32"
     # cpu: the model runs in `precision`; cuda: on the GPU in half precision (float16), whatever
     # `precision` says (fast, not reproducible to the bit: figures move slightly between GPUs)
     device: Literal["cpu", "cuda"] = "cpu"

@@ -10,6 +10,7 @@ import importlib
 import importlib.metadata
 import re
 from collections.abc import Callable
+from contextlib import contextmanager
 from functools import lru_cache, partial
 from pathlib import Path
 
@@ -54,13 +55,9 @@ def read_embeddings(path: Path, segment_ids: list[str]) -> tuple[np.ndarray, dic
 
 
 @lru_cache(maxsize=2)
-def load_model(name: str, precision: str = "float64", device: str = "cpu"):
+def load_model(name: str, precision: str = "float32", device: str = "cpu"):
     """Load a sentence-transformers model from a packaged name or a local folder (no downloads),
-    on `device` (cpu, or cuda in float16).
-
-    float64 makes every embedding the same to the bit whatever else is in its batch and however
-    many threads run (float32 kernels sum in an order that depends on both: differences of
-    1e-7 that move themes); it is rounded to float32 when stored."""
+    on `device` (cpu, or cuda in float16), computing in `precision`."""
     import torch
     from sentence_transformers import SentenceTransformer
 
@@ -90,31 +87,67 @@ def text_hash(text: str) -> str:
 
 
 def _cache_file(cache_dir: Path, model: str, device: str, precision: str) -> Path:
-    """One cache file per model, version, device and precision (the CPU's files keep the names
-    they had before GPUs: their embeddings stay valid)."""
-    where = precision if device == "cpu" else f"{device}-{precision}"
+    """One cache file per model, version, device and precision (the CPU's float64 file keeps
+    the name it had before GPUs and unpadded batches: its embeddings stay valid; float32 rows
+    encoded in padded batches were not reproducible, so the unpadded ones have a file of their own)."""
+    where = f"{device}-{precision}"
+    if device == "cpu":
+        where = "float32-unpadded" if precision == "float32" else precision
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{model}-{model_version(model)}-{where}")
     return cache_dir / f"{slug}.npz"
 
 
+def same_length_batches(encoder, texts: list[str], batch_size: int) -> list[list[int]]:
+    """Indices of `texts` in batches of at most `batch_size`, each batch of one token length
+    (after the model's truncation): no padding, so the kernels see the same shapes for a text
+    whatever else is encoded with it."""
+    lengths = encoder.preprocess(texts)["attention_mask"].sum(dim=1).tolist()
+    by_length: dict[int, list[int]] = {}
+    for i, n in enumerate(lengths):
+        by_length.setdefault(n, []).append(i)
+    return [g[s : s + batch_size] for g in by_length.values() for s in range(0, len(g), batch_size)]
+
+
+@contextmanager
+def one_torch_thread():
+    """Torch's own operators on one thread (restored after): a sum is then never split by
+    the machine's core count; the cores are used by processes instead."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def encoder_batches(model: str, precision: str, device: str, batch_size: int) -> Callable[[list[str]], list]:
     """Load the model (once per engine worker) and return the batch function: texts -> their
-    unit-normalised float32 rows. On a GPU the float16 outputs are normalised in float32."""
+    unit-normalised float32 rows.
+
+    On the CPU a text's row is the same to the bit whatever other texts, batch size, core
+    count or engine: texts are encoded in batches of one token length (padding changes the
+    shapes, and float32 kernels then sum in another order: differences of 1e-7 that move
+    themes), on one thread. On a GPU the batches are padded and the float16 outputs
+    normalised in float32 (fast, not reproducible to the bit)."""
     import torch
 
     encoder = load_model(model, precision, device)
+    options = {"show_progress_bar": False, "convert_to_tensor": True}
 
     def encode(texts: list[str]) -> list[np.ndarray]:
-        vectors = encoder.encode(
-            texts,
-            batch_size=batch_size,
-            normalize_embeddings=device == "cpu",
-            show_progress_bar=False,
-            convert_to_tensor=True,
-        ).float()
         if device != "cpu":
-            vectors = torch.nn.functional.normalize(vectors, dim=1)
-        return list(vectors.cpu().numpy())
+            vectors = encoder.encode(texts, batch_size=batch_size, **options).float()
+            return list(torch.nn.functional.normalize(vectors, dim=1).cpu().numpy())
+        rows: list[np.ndarray] = [np.empty(0)] * len(texts)
+        with one_torch_thread():
+            for idx in same_length_batches(encoder, texts, batch_size):
+                part = [texts[i] for i in idx]
+                vectors = encoder.encode(part, batch_size=len(part), normalize_embeddings=True, **options)
+                for i, v in zip(idx, vectors.float().numpy(), strict=True):
+                    rows[i] = v
+        return rows
 
     return encode
 
@@ -125,19 +158,19 @@ def embed_texts(
     model: str,
     batch_size: int,
     cache_dir: Path | None,
-    precision: str = "float64",
+    precision: str = "float32",
     device: str = "cpu",
     engine: str = "local",
     progress: bool = False,
 ) -> np.ndarray:
     """Unit-normalised float32 embeddings, one row per text. Each distinct text not in the cache
-    is encoded once; a cached one never again. With float64 (the default) a text's row does not
-    depend on the other texts, on the batch size, on the thread count or on the engine, so a
-    cache hit equals a fresh encoding.
+    is encoded once; a cached one never again. On the CPU a text's row does not depend on the
+    other texts, on the batch size, on the core count or on the engine (see `encoder_batches`),
+    so a cache hit equals a fresh encoding.
 
-    The texts to encode go longest first (as sentence-transformers sorts inside `encode`) in
-    chunks of `CHUNK_BATCHES` model batches to the engine's workers, so that each model batch
-    holds texts of like lengths (little padding) however the chunks are spread."""
+    The texts to encode go longest first in chunks of `CHUNK_BATCHES` model batches to the
+    engine's workers (locally: forked processes, one per core), so that a chunk holds texts of
+    like lengths, cut into few batches of one token length each."""
     hashes = [text_hash(t) for t in texts]
     cached: dict[str, np.ndarray] = {}
     cache_path = _cache_file(cache_dir, model, device, precision) if cache_dir else None
@@ -152,6 +185,7 @@ def embed_texts(
             partial(encoder_batches, model, precision, device, batch_size),
             engine=engine,
             gpus_per_worker=1.0 if device == "cuda" else 0.0,
+            forked=device == "cpu",
             progress=progress,
         )
         cached.update(zip(order, vectors, strict=True))

@@ -1,4 +1,4 @@
-"""Where batch work runs (param `engine`): in this process (`local`), or as Ray Data
+"""Where batch work runs (param `engine`): in this process or its forked copies (`local`), or as Ray Data
 `map_batches` over a pool of actors (`ray`), on the Ray cluster `ray start` set up or, when
 none is running, on a Ray instance started here for the run.
 
@@ -86,20 +86,25 @@ def map_batches(
     *,
     engine: str,
     gpus_per_worker: float = 0.0,
+    forked: bool = False,
     progress: bool = False,
 ) -> list[Any]:
     """`setup()`'s batch function over every batch, its lists concatenated in batch order.
 
-    `gpus_per_worker`: GPUs each Ray actor holds (0: CPU only); a local run uses this process's."""
+    `gpus_per_worker`: GPUs each Ray actor holds (0: CPU only); a local run uses this process's.
+    `forked`: locally, the batches go to forked copies of this process, one per core
+    (`forked_map`; the batch function is set up once, here)."""
     if not batches:
         return []
     if engine == "local":
         from tqdm.auto import tqdm
 
         fn = setup()
+        processes = min(fork_processes(), len(batches)) if forked else 1
+        parts = forked_map(fn, batches, processes) if processes > 1 else map(fn, map(list, batches))
         out: list[Any] = []
-        for batch in tqdm(batches, desc="batches", disable=not progress):
-            out += fn(list(batch))
+        for part in tqdm(parts, total=len(batches), desc="batches", disable=not progress):
+            out += part
         return out
     if engine == "ray":
         return _map_on_ray(batches, setup, gpus=gpus_per_worker, progress=progress)

@@ -65,7 +65,7 @@ def test_engine_is_a_top_level_param_local_by_default():
 
 
 def test_embed_device_is_cpu_by_default_and_cuda_runs_half_precision():
-    assert (Params().embed.device, Params().embed.model_precision) == ("cpu", "float64")
+    assert (Params().embed.device, Params().embed.model_precision) == ("cpu", "float32")
     assert load_params(None, ["embed.precision=float32"]).embed.model_precision == "float32"
     cuda = load_params(None, ["embed.device=cuda"]).embed
     assert (cuda.device, cuda.model_precision) == ("cuda", "float16")

@@ -121,7 +121,7 @@ def test_ray_engine_writes_the_same_bytes_as_local(ray_instance, demo_part, tmp_
             None, [f"engine={name}", f"embed.cache_dir={out / 'cache'}", "embed.batch_size=8"]
         )
         figures = embed.run(params, segments_path=lay.segments, out=out / "embeddings.npy")
-        assert (figures["device"], figures["precision"]) == ("cpu", "float64")
+        assert (figures["device"], figures["precision"]) == ("cpu", "float32")
         coding.run(
             load_params(None, [f"engine={name}", f"embed.cache_dir={tmp_path / 'cache'}"]),
             segments_path=lay.segments,
