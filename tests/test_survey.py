@@ -118,3 +118,22 @@ def test_ids_and_groups_that_hold_identifiers_are_renamed():
     renamed = names.apply(turns)
     assert renamed["transcript_id"].tolist() == ["P10_GMTDATE", "T01", "PERSON_3-interview"]
     assert names.counts() == {"transcript_id": 2, "participant_id": 0, "group": 1}
+
+
+def test_many_ids_with_one_new_name_are_numbered_in_order_around_existing_ones():
+    # survey respondent ids such as "R000123" read as record numbers: every one gets the same
+    # new name, numbered; an existing id that already holds a numbered name is skipped
+    import re
+
+    ids = [f"R{i:06d}" for i in range(1, 2001)] + ["ID_NUMBER-3"]
+    turns = pd.DataFrame({"transcript_id": ids, "participant_id": ids, "group": ["all"] * len(ids)})
+
+    def numbers(text: str) -> list[Span]:
+        return [Span(m.start(), m.end(), "ID_NUMBER", "rule", 0.9) for m in re.finditer(r"R\d{6}", text)]
+
+    names = rename_ids(turns, name="study", description="", entities=[], detect=numbers)
+    new = names.maps["transcript_id"]
+    assert len(new) == 2000 and len(set(new.values())) == 2000
+    assert new["R000001"] == "ID_NUMBER" and new["R000002"] == "ID_NUMBER-2"
+    assert new["R000003"] == "ID_NUMBER-4" and new["R002000"] == "ID_NUMBER-2001"
+    assert "ID_NUMBER-3" not in new.values()

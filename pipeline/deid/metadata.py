@@ -62,17 +62,20 @@ def rename_ids(
     for col in ID_COLUMNS:
         values = sorted(turns[col].unique())
         taken = set(values)
+        suffix: dict[str, int] = {}  # per new name, the first suffix not yet tried (every lower one is taken)
         for value in values:
             text = value.translate(_SEPARATORS)
             found = [(sp.start, sp.end, sp.label) for sp in detect(text)]
             found += [(m.start, m.end, surfaces[m.term]) for m in matcher.finditer(text)]
             if not found:
                 continue
-            base, n = _replaced(value, found), 1
-            new = base
+            base = _replaced(value, found)
+            n = suffix.get(base, 1)
+            new = base if n == 1 else f"{base}-{n}"
             while new in taken:
                 n += 1
                 new = f"{base}-{n}"
+            suffix[base] = n + 1
             taken.add(new)
             out.maps[col][value] = new
     return out
