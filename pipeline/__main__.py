@@ -22,8 +22,12 @@ import typer
 
 from pipeline.cli_options import CodingsOpt, EngineOpt, InOpt, OutOpt, ParamsOpt, QuietOpt, SetOpt, TurnsOpt
 from pipeline.config import Params, load_params
+from pipeline.engine import kernel_env
 from pipeline.errors import UserError
 from pipeline.layout import Layout
+
+for _name, _value in kernel_env().items():  # the same CPU kernels on every machine: set before
+    os.environ.setdefault(_name, _value)  # any command loads torch (none of the imports above does)
 
 app = typer.Typer(
     help="NLP-assisted theme discovery for qualitative interview studies.",

@@ -30,6 +30,18 @@ from typing import Any, Generic, TypeVar
 from pipeline.errors import UserError
 
 SPILL_DIR_ENV = "PIPELINE_RAY_SPILL_DIR"
+
+
+def kernel_env() -> dict[str, str]:
+    """Environment that fixes which CPU kernels torch runs (read before torch loads): on x86-64,
+    the AVX2 ones, also on a machine that has AVX-512. Float32 embeddings are the same bits
+    only for the same kernels (torch's own kernels at another capability changed them by 1e-7
+    here); the values the user set win (`setdefault`)."""
+    import platform
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return {}
+    return {"ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
 DEFAULT_SPILL_DIR = "private/ray_spill"
 
 T = TypeVar("T")
@@ -147,7 +159,12 @@ def connect():
     import ray
 
     if not ray.is_initialized():
-        quiet = {"ignore_reinit_error": True, "log_to_driver": False, "logging_level": logging.WARNING}
+        quiet = {
+            "ignore_reinit_error": True,
+            "log_to_driver": False,
+            "logging_level": logging.WARNING,
+            "runtime_env": {"env_vars": {k: os.environ.get(k, v) for k, v in kernel_env().items()}},
+        }
         try:
             ray.init(address="auto", **quiet)
         except ConnectionError:

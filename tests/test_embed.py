@@ -166,3 +166,20 @@ def test_the_embed_stage_and_the_report_say_which_device_and_precision_embedded(
     role = _models(params, meta)[0][0]
     assert "cpu" in role and "float32" in role
     assert "cuda" in _models(params, {**meta, "device": "cuda", "precision": "float16"})[0][0]
+
+
+def test_the_command_line_pins_the_cpu_kernels_unless_the_user_chose_them():
+    import os
+    import platform
+    import subprocess
+    import sys
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("kernels are pinned on x86-64 only")
+    probe = "import os, pipeline.__main__; print(os.environ['ATEN_CPU_CAPABILITY'])"
+    env = {k: v for k, v in os.environ.items() if k != "ATEN_CPU_CAPABILITY"}
+    run = lambda extra: subprocess.run(  # noqa: E731
+        [sys.executable, "-c", probe], env={**env, **extra}, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert run({}) == "avx2"
+    assert run({"ATEN_CPU_CAPABILITY": "default"}) == "default"
