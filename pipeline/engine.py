@@ -30,6 +30,7 @@ from typing import Any, Generic, TypeVar
 from pipeline.errors import UserError
 
 SPILL_DIR_ENV = "PIPELINE_RAY_SPILL_DIR"
+DEFAULT_SPILL_DIR = "private/ray_spill"
 
 
 def kernel_env() -> dict[str, str]:
@@ -42,7 +43,7 @@ def kernel_env() -> dict[str, str]:
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return {}
     return {"ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
-DEFAULT_SPILL_DIR = "private/ray_spill"
+
 
 T = TypeVar("T")
 BatchFn = Callable[[list[Any]], list[Any]]
@@ -159,16 +160,16 @@ def connect():
     import ray
 
     if not ray.is_initialized():
-        quiet = {
+        options = {
             "ignore_reinit_error": True,
             "log_to_driver": False,
             "logging_level": logging.WARNING,
             "runtime_env": {"env_vars": {k: os.environ.get(k, v) for k, v in kernel_env().items()}},
         }
         try:
-            ray.init(address="auto", **quiet)
+            ray.init(address="auto", **options)
         except ConnectionError:
-            ray.init(include_dashboard=False, object_spilling_directory=str(spill_dir()), **quiet)
+            ray.init(include_dashboard=False, object_spilling_directory=str(spill_dir()), **options)
     return ray
 
 
