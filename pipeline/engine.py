@@ -81,9 +81,13 @@ def forked_map(fn: BatchFn, batches: Sequence[list[Any]], processes: int) -> Ite
     holds, loaded once here: only the batches and their results cross between processes (as
     pickles, within this run). spaCy's own `n_process` sends every parsed Doc back as bytes
     instead, and rebuilding them (a registry lookup per Doc) cost more than the second core
-    gave: on 5,000 one-line answers, half the time of the whole de-identification."""
+    gave: on 5,000 one-line answers, half the time of the whole de-identification. With one
+    process (`processes` <= 1), `fn` runs here, batch by batch, as they are asked for."""
     import multiprocessing
 
+    if processes <= 1:
+        yield from (fn(list(batch)) for batch in batches)
+        return
     global _FORKED
     _FORKED = fn
     try:
@@ -113,8 +117,7 @@ def map_batches(
         from tqdm.auto import tqdm
 
         fn = setup()
-        processes = min(fork_processes(), len(batches)) if forked else 1
-        parts = forked_map(fn, batches, processes) if processes > 1 else map(fn, map(list, batches))
+        parts = forked_map(fn, batches, min(fork_processes(), len(batches)) if forked else 1)
         out: list[Any] = []
         for part in tqdm(parts, total=len(batches), desc="batches", disable=not progress):
             out += part

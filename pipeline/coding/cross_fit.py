@@ -84,10 +84,8 @@ def cross_fit(
     def jobs() -> Iterator[CodingJob]:
         """The folds' coders, fitted on every core (`pipeline.engine.forked_map`), in order."""
         processes = min(fork_processes(), len(folds))
-        fitted = map(fit_fold, folds)
-        if processes > 1:
-            batches = forked_map(lambda fs: [fit_fold(f) for f in fs], [[f] for f in folds], processes)
-            fitted = (coder for batch in batches for coder in batch)
+        batches = forked_map(lambda fs: [fit_fold(f) for f in fs], [[f] for f in folds], processes)
+        fitted = (coder for batch in batches for coder in batch)
         for f, coder in zip(folds, fitted, strict=True):
             idx = np.nonzero(fold == f)[0]
             yield coder, [seg_ids[j] for j in idx], [texts[j] for j in idx], embeddings[idx]
