@@ -11,6 +11,11 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+# The same CPU kernels on every machine, pinned before numpy or torch load (the user's values win).
+from pipeline.engine import kernel_env  # noqa: E402  (loads no numerical library)
+
+os.environ.update({k: v for k, v in kernel_env().items() if k not in os.environ})
+
 import functools
 import json
 import logging
@@ -22,12 +27,8 @@ import typer
 
 from pipeline.cli_options import CodingsOpt, EngineOpt, InOpt, OutOpt, ParamsOpt, QuietOpt, SetOpt, TurnsOpt
 from pipeline.config import Params, load_params
-from pipeline.engine import kernel_env
 from pipeline.errors import UserError
 from pipeline.layout import Layout
-
-for _name, _value in kernel_env().items():  # the same CPU kernels on every machine: set before
-    os.environ.setdefault(_name, _value)  # any command loads torch (none of the imports above does)
 
 app = typer.Typer(
     help="NLP-assisted theme discovery for qualitative interview studies.",
@@ -42,9 +43,8 @@ _REPO = Layout(Path("."))  # the DVC project's layout: the report command's defa
 def _params(path: Path, overrides: list[str] | None, engine: str | None = None) -> Params:
     """The params file with --set overrides, then --engine (validated in pipeline.config)."""
     extra = [f"engine={engine}"] if engine is not None else []
-    return load_params(
-        path if path.exists() or path != Path("params.yaml") else None, [*(overrides or []), *extra]
-    )
+    given = path if path.exists() or path != Path("params.yaml") else None
+    return load_params(given, [*(overrides or []), *extra])
 
 
 def _command(func):

@@ -34,15 +34,32 @@ DEFAULT_SPILL_DIR = "private/ray_spill"
 
 
 def kernel_env() -> dict[str, str]:
-    """Environment that fixes which CPU kernels torch runs (read before torch loads): on x86-64,
-    the AVX2 ones, also on a machine that has AVX-512. Float32 embeddings are the same bits
-    only for the same kernels (torch's own kernels at another capability changed them by 1e-7
-    here); the values the user set win (`setdefault`)."""
+    """Environment that fixes which CPU kernels run (read when torch, MKL and OpenBLAS load), so that
+    an x86-64 machine with AVX2 gives the same bits as any other, Intel or AMD, AVX2 or AVX-512:
+    torch's own kernels at AVX2; MKL (torch's matrix products) on its AVX2 reproducibility branch
+    (`MKL_CBWR`: without it, an AMD machine with AVX-512 gave float32 embeddings other bits than
+    an Intel one, at the same speed with it); OpenBLAS (numpy, scipy, scikit-learn) on its Haswell
+    kernels (its AVX-512 kernels gave few-shot scores other bits). The values the user set win
+    (`setdefault`); nothing is pinned on other machines."""
     import platform
 
-    if platform.machine().lower() not in ("x86_64", "amd64"):
+    if platform.machine().lower() not in ("x86_64", "amd64") or not _has_avx2():
         return {}
-    return {"ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+    return {
+        "ATEN_CPU_CAPABILITY": "avx2",
+        "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+        "MKL_CBWR": "AVX2",
+        "OPENBLAS_CORETYPE": "Haswell",
+    }
+
+
+def _has_avx2() -> bool:
+    """Whether this CPU has AVX2, from /proc/cpuinfo (False where it cannot be read)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            return any(line.startswith("flags") and " avx2" in line for line in f)
+    except OSError:
+        return False
 
 
 T = TypeVar("T")
