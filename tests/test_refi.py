@@ -198,6 +198,22 @@ def test_project_round_trips(tmp_path):
     assert read_project_cases(path).to_dict("records") == PARTICIPANTS.to_dict("records")
 
 
+def test_a_survey_sized_project_round_trips(tmp_path):
+    """A national survey's export holds a source file per respondent: 100,001 of them (more
+    than the reader once allowed) read back, each source found by one lookup."""
+    sources = {f"R{i:06d}": f"answer {i}" for i in range(100_001)}
+    codings = pd.DataFrame(
+        {"transcript_id": ["R000007"], "coder": ["A"], "code": ["c1"], "start": [0], "end": [6]}
+    )
+    path = tmp_path / "survey.qdpx"
+    write_project_qdpx(
+        path, study="s", sources=sources, codebook=Codebook((Code("c1", "one"),)), codings=codings
+    )
+    _, read_codings, read_sources = read_project_qdpx(path)
+    assert read_sources == sources
+    assert read_codings[["transcript_id", "start", "end"]].values.tolist() == [["R000007", 0, 6]]
+
+
 @needs_schemas
 def test_exports_validate_against_the_schemas(tmp_path):
     path, _, _ = _project(tmp_path)

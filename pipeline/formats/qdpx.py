@@ -255,10 +255,14 @@ def write_project_qdpx(
 
 
 QDPX = "a REFI-QDA project (.qdpx)"
-QDPX_MAX_MEMBERS = 100_000  # a project holds a file per source
+QDPX_MAX_MEMBERS = 2_000_000  # a project holds a file per source: a national survey's respondents
 
 
-def _read_source_text(z: zipfile.ZipFile, ts: ET.Element, where: str) -> str:
+def _read_source_text(
+    z: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], ts: ET.Element, where: str
+) -> str:
+    """A TextSource's text: inline, or the archive member its plainTextPath names (`members`:
+    the archive's members by lower-case name, built once per project)."""
     content = ts.find(f"{{{PROJECT_NS}}}PlainTextContent")
     if content is not None:
         return content.text or ""
@@ -266,8 +270,7 @@ def _read_source_text(z: zipfile.ZipFile, ts: ET.Element, where: str) -> str:
     if not ref:
         raise UserError(f"{where}: TextSource '{ts.get('name')}' has neither text nor a plainTextPath")
     name = ref.removeprefix("internal://")
-    by_lower = {i.filename.lower(): i for i in z.infolist()}
-    member = by_lower.get(f"sources/{name}".lower())
+    member = members.get(f"sources/{name}".lower())
     if member is None:
         raise UserError(f"{where}: source file '{name}' named by '{ts.get('name')}' is not in the archive")
     try:
@@ -312,6 +315,7 @@ def read_project_qdpx(path: Path) -> tuple[Codebook, pd.DataFrame, dict[str, str
         cb_el = root.find(f"{p}CodeBook/{p}Codes")
         codebook, guid_to_id = (Codebook(), {}) if cb_el is None else read_codes(cb_el, PROJECT_NS, str(path))
         sources: dict[str, str] = {}
+        members = {i.filename.lower(): i for i in z.infolist()}
         rows = []
         for ts in root.iter(f"{p}TextSource"):
             if ts.get("name") in (None, ""):
@@ -319,7 +323,7 @@ def read_project_qdpx(path: Path) -> tuple[Codebook, pd.DataFrame, dict[str, str
             tid = ts.get("name")
             if tid in sources:
                 raise UserError(f"{path}: two TextSources are named '{tid}'")
-            sources[tid] = _read_source_text(z, ts, str(path))
+            sources[tid] = _read_source_text(z, members, ts, str(path))
             for sel in ts.findall(f"{p}PlainTextSelection"):
                 try:
                     start, end = int(sel.get("startPosition")), int(sel.get("endPosition"))
