@@ -38,9 +38,9 @@ def kernel_env() -> dict[str, str]:
     an x86-64 machine with AVX2 gives the same bits as any other, Intel or AMD, AVX2 or AVX-512:
     torch's own kernels at AVX2; MKL (torch's matrix products) on its AVX2 reproducibility branch
     (`MKL_CBWR`: without it, an AMD machine with AVX-512 gave float32 embeddings other bits than
-    an Intel one, at the same speed with it); OpenBLAS (numpy, scipy, scikit-learn) on its Haswell
-    kernels (its AVX-512 kernels gave few-shot scores other bits). The values the user set win
-    (`setdefault`); nothing is pinned on other machines."""
+    the machine before it; no slower with it); OpenBLAS (numpy, scipy, scikit-learn) on its
+    Haswell kernels (its AVX-512 kernels gave few-shot scores other bits). Callers keep any value
+    the user set; nothing is pinned on other machines."""
     import platform
 
     if platform.machine().lower() not in ("x86_64", "amd64") or not _has_avx2():
