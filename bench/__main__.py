@@ -14,10 +14,7 @@ os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")  # Presidio: no suffix-list download
 
-# The CPU kernels the pipeline's command line pins (the same bits on any x86-64 machine with AVX2).
-from pipeline.engine import kernel_env  # noqa: E402  (loads no numerical library)
-
-os.environ.update({k: v for k, v in kernel_env().items() if k not in os.environ})
+import pipeline  # noqa: E402, F401, I001  (pins the CPU kernels, before numpy loads)
 
 import argparse
 import sys

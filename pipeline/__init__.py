@@ -1,3 +1,15 @@
-"""NLP-assisted theme discovery for qualitative interview studies."""
+"""NLP-assisted theme discovery for qualitative interview studies.
+
+Importing the package pins the CPU kernels that torch, MKL and OpenBLAS load with, on x86-64
+machines with AVX2 (`pipeline.engine.kernel_env`; a value already set wins). Every process that
+computes with the package then gives the same bits: the stages, Ray actors, a notebook, the
+tests. A library already loaded keeps its kernels, so import the package before numpy or torch.
+"""
+
+import os
+
+from pipeline.engine import kernel_env
+
+os.environ.update({k: v for k, v in kernel_env().items() if k not in os.environ})
 
 __version__ = "0.1.0"

@@ -11,11 +11,6 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-# The same CPU kernels on every machine, pinned before numpy or torch load (the user's values win).
-from pipeline.engine import kernel_env  # noqa: E402  (loads no numerical library)
-
-os.environ.update({k: v for k, v in kernel_env().items() if k not in os.environ})
-
 import functools
 import json
 import logging

@@ -13,6 +13,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Tests never touch the user's real pseudonym key (~/.config/theme-pipeline/deid.key).
 os.environ.setdefault("PIPELINE_DEID_KEY", "ZmFrZS10ZXN0LWtleS1mb3ItdGhlLXRlc3Qtc3VpdGU=")
 
+# The package pins the CPU kernels when imported: before any test loads numpy or torch, so that
+# embeddings a test caches under the repository's cache/ are the bits `dvc repro` computes.
+import pipeline  # noqa: E402, F401
+
 TRANSCRIPTS = {
     "T1": (
         "Interviewer: Thanks for joining. Can you tell me how you came to the service?\n"

@@ -190,3 +190,22 @@ def test_the_command_line_pins_the_cpu_kernels_unless_the_user_chose_them():
     ).stdout.split()
     assert run({}) == ["avx2", "AVX2", "Haswell", "Haswell"]
     assert run({"ATEN_CPU_CAPABILITY": "default"})[0] == "default"
+
+
+def test_rows_embedded_in_any_process_are_the_bits_the_command_line_computes():
+    """The embedding cache is shared by every process that embeds (the stages, Ray actors, a
+    notebook, the tests): a row computed in this process must be the row the command line,
+    with its pinned kernels, computes."""
+    import hashlib
+    import subprocess
+    import sys
+
+    texts = ["We waited weeks for the referral.", "The health visitor rang the team."]
+    here = embed_texts(texts, model="all-MiniLM-L6-v2", batch_size=2, cache_dir=None)
+    probe = (
+        "import hashlib, pipeline.__main__; from pipeline.encoder import embed_texts; "
+        f"print(hashlib.sha256(embed_texts({texts!r}, model='all-MiniLM-L6-v2', batch_size=2, "
+        "cache_dir=None).tobytes()).hexdigest())"
+    )
+    there = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert there.stdout.strip() == hashlib.sha256(here.tobytes()).hexdigest()
