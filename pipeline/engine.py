@@ -35,7 +35,7 @@ DEFAULT_SPILL_DIR = "private/ray_spill"
 
 def kernel_env() -> dict[str, str]:
     """Environment that fixes which CPU kernels run (read when torch, MKL and OpenBLAS load), so that
-    an x86-64 machine with AVX2 gives the same bits as any other, Intel or AMD, AVX2 or AVX-512:
+    x86-64 machines with AVX2, Intel or AMD, AVX2 or AVX-512, run the same kernel code:
     torch's own kernels at AVX2; MKL (torch's matrix products) on its AVX2 reproducibility branch
     (`MKL_CBWR`: without it, an AMD machine with AVX-512 gave float32 embeddings other bits than
     the machine before it; no slower with it); OpenBLAS (numpy, scipy, scikit-learn) on its
