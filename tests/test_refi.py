@@ -200,7 +200,7 @@ def test_project_round_trips(tmp_path):
 
 def test_a_survey_sized_project_round_trips(tmp_path):
     """A national survey's export holds a source file per respondent: 100,001 of them (more
-    than the reader once allowed) read back, each source found by one lookup."""
+    than the reader once allowed) read back, every text and coding as written."""
     sources = {f"R{i:06d}": f"answer {i}" for i in range(100_001)}
     codings = pd.DataFrame(
         {"transcript_id": ["R000007"], "coder": ["A"], "code": ["c1"], "start": [0], "end": [6]}
