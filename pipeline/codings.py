@@ -1,6 +1,6 @@
 """Human codings after ingest: the offsets-only table (schema `CODINGS`), and how coded spans
 map onto segments. Shared by the code, agreement and report stages, which never read the
-study folder's own codings files (ingest imports them: `pipeline.ingest.codings`)."""
+study folder's own codings files (ingest imports them: `pipeline.ingest.codings_files`)."""
 
 from __future__ import annotations
 

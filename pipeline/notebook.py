@@ -1,7 +1,5 @@
 """What the notebooks import: a run's outputs (paths from `pipeline.layout.Layout`), theme
 review decisions and the helpers to make them, and the report's tables and figures.
-
-`pipeline.review`, the name the notebooks used before, re-exports this module.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "pipeline"
 STAGES = ("ingest", "deid", "segment", "embed", "themes", "coding", "agreement", "report")
 # Wiring above the stages: the CLI, the runner, what notebooks import (and its old name).
-WIRING = {"pipeline", "pipeline.__main__", "pipeline.runner", "pipeline.notebook", "pipeline.review"}
+WIRING = {"pipeline", "pipeline.__main__", "pipeline.runner", "pipeline.notebook"}
 MAX_FILE_LINES = 450
 MAX_FUNCTION_LINES = 80
 

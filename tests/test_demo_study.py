@@ -13,7 +13,7 @@ from pipeline.agreement.metrics import compare_coders
 from pipeline.codings import human_segment_codes
 from pipeline.deid.register import read_register
 from pipeline.ingest import ingest_study
-from pipeline.ingest.codings import load_codings
+from pipeline.ingest.codings_files import load_codings
 from pipeline.segment import sentence_bounds
 from pipeline.study import load_codebook
 

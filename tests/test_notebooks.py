@@ -116,10 +116,3 @@ def test_experiment_runs_from_dvc_exp_show():
         ["exp-1", 0.4, 0.8, 0.5],
     ]
 
-
-def test_the_names_notebooks_used_before_still_import():
-    import pipeline.notebook as notebook
-    import pipeline.review as old
-
-    assert set(old.__all__) <= set(notebook.__all__)
-    assert all(getattr(old, name) is getattr(notebook, name) for name in old.__all__)

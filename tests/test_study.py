@@ -9,7 +9,7 @@ from pipeline.codebook import Code, Codebook
 from pipeline.errors import UserError
 from pipeline.formats.readers import read_codebook
 from pipeline.formats.refi import write_codebook_qdc
-from pipeline.ingest.codings import read_codings
+from pipeline.ingest.codings_files import read_codings
 from pipeline.study import load_codebook
 
 BOOK = Codebook((Code("a", "Alpha", definition="first"), Code("b", "Beta", definition="second")))

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from pipeline.cards import exemplar_indices
+from pipeline.card_body import exemplar_indices
 from pipeline.comparison import best_matching_codes
 from pipeline.config import ThemesParams
 from pipeline.errors import UserError

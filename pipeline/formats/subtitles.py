@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 
 from pipeline.errors import UserError
-from pipeline.formats.labels import CUE_PREFIX
+from pipeline.formats.speaker_labels import CUE_PREFIX
 from pipeline.io import decode_text
 
 _VOICE = re.compile(r"<v(?:\.[\w-]+)*[ \t]+([^>\n]*)>")

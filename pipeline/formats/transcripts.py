@@ -10,7 +10,7 @@ codings.csv and identifiers.jsonl, count characters in it (Python `str` indices)
   (`pipeline.formats.subtitles`).
 
 Turns in text (txt, md, docx, odt): a line that starts with a speaker label starts a turn
-(label shapes in `pipeline.formats.labels`); other lines continue the current turn (or, with
+(label shapes in `pipeline.formats.speaker_labels`); other lines continue the current turn (or, with
 `unlabelled="participant"`, are turns of the participant, speaker ""); text before the first
 label is a preamble. Turns in subtitles: consecutive cues of one speaker merge into one turn;
 a cue with no speaker continues the previous speaker. A transcript with no speaker label at
@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 
 from pipeline.errors import UserError
 from pipeline.formats.documents import docx_text, odt_text
-from pipeline.formats.labels import match_label
+from pipeline.formats.speaker_labels import match_label
 from pipeline.formats.subtitles import Cue, srt_cues, vtt_cues
 from pipeline.io import decode_text
 

@@ -21,7 +21,7 @@ import pandas as pd
 from pipeline.config import Params
 from pipeline.errors import UserError
 from pipeline.formats.transcripts import RawTurn, parse_turns, read_transcript
-from pipeline.ingest.codings import read_codings
+from pipeline.ingest.codings_files import read_codings
 from pipeline.ingest.survey import ingest_survey
 from pipeline.io import write_json, write_table
 from pipeline.schemas import CODINGS, TURNS

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from pipeline.cards import card_body
+from pipeline.card_body import card_body
 from pipeline.errors import UserError
 from pipeline.io import read_yaml, write_json, write_text
 

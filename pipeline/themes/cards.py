@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.cards import card_body
+from pipeline.card_body import card_body
 from pipeline.themes.discover import Discovery
 
 
