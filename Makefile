@@ -3,10 +3,8 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-export HF_HUB_OFFLINE := 1
-export TRANSFORMERS_OFFLINE := 1
+# The package sets its own offline environment (pipeline.engine.offline_env); this is for dvc.
 export DVC_NO_ANALYTICS := 1
-export TOKENIZERS_PARALLELISM := false
 # dvc runs `python -m pipeline ...`: make that the environment's python.
 export PATH := $(abspath $(BIN)):$(PATH)
 

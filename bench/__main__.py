@@ -7,14 +7,10 @@ from __future__ import annotations
 
 import os
 
-# Offline, quiet, no telemetry: set once here, before any model library is imported.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("DVC_NO_ANALYTICS", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")  # Presidio: no suffix-list download
 
-import pipeline  # noqa: E402, F401, I001  (pins the CPU kernels, before numpy loads)
+# the offline environment and the CPU kernels' pins (pipeline.engine), before numpy loads
+import pipeline  # noqa: E402, F401, I001
 
 import argparse
 import sys
@@ -36,7 +32,11 @@ def main(argv: list[str]) -> int:
         p.add_argument("--set", action="append", default=[], help="params override, section.key=value")
         if kind == "coding":
             p.add_argument("--seeds", type=int, default=3, help="training splits for few-shot")
-    sub.add_parser("deid", help="de-identification recall and speed, beside Presidio")
+    p = sub.add_parser("deid", help="de-identification recall and speed, beside Presidio")
+    p.add_argument(
+        "--sets", nargs="+", choices=list(deid.SETS), default=list(deid.SETS),
+        help="a subset of the datasets (the others keep their figures in bench/results/deid.json)",
+    )  # fmt: skip
     p = sub.add_parser(
         "scale", help="seconds and peak memory of every stage on generated studies of growing size"
     )
@@ -70,7 +70,7 @@ def main(argv: list[str]) -> int:
     elif args.kind == "coding":
         record = coding.run(args.data, tuple(args.set), seeds=args.seeds)
     elif args.kind == "deid":
-        record = deid.run()
+        record = deid.run(args.sets, command="python -m bench " + " ".join(argv))
     elif args.kind == "scale":
         command = "python -m bench " + " ".join(argv)
         record = scale.run(args.kinds, args.sizes, seed=args.seed, command=command, keep=args.keep)

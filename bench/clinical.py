@@ -10,6 +10,7 @@ gazetteer (built from syllables), the rest from common lists. Nothing here is re
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass, field
 
 ABBREVIATIONS = (
@@ -169,3 +170,139 @@ def clinical_notes(n: int, *, seed: int = 0) -> tuple[list[str], list[tuple[str,
         gold += [(str(len(texts)), s, e, label) for s, e, label in note.gold]
         texts.append(note.text)
     return texts, gold
+
+
+# Numeric dates without a year ("seen 8/28", "28/8") beside what shares their form in notes:
+# scores, doses, fractions, "24/7", durations in shorthand ("for 3/7"), scale and page numbers.
+# {D}: a date (gold); the other fields are hard negatives; {N}, {T}: filler numbers and times.
+DATED = (
+    "Seen in clinic {D}, wound healing well.",
+    "{D} - pt called re results, advised to book GP appt.",
+    "Bloods {D}: Hb {N}, CRP {N}.",
+    "Last BM {D}, encourage fluids.",
+    "F/u booked for {D} at {T}.",
+    "Discharged home {D} with DN input.",
+    "Fall at home on {D}, no head injury reported.",
+    "Next B12 injection due {D}.",
+    "Seen by physio {D}, mobilising with frame.",
+    "Swab taken {D} - MRSA neg.",
+    "Rang daughter {D} to update re plan.",
+    "Admitted {D} via ED with SOB.",
+    "LMP {D}.",
+    "Repeat CXR {D} showed some improvement.",
+    "Cast off {D}, then physio.",
+    "Not seen since {D}.",
+    "Tues {D} - reviewed by SpR, happy for d/c.",
+    "Flu jab given {D}.",
+    "On holiday {D}-{D}, meds in blister pack.",
+    "Wound check {D} and {D}.",
+    "Referral sent {D}, awaiting reply.",
+    "EDD {D}.",
+    "MDT {D}: for conservative mx.",
+    "Post-op day 1 ({D}).",
+    "Pt says pain started around {D}.",
+    "Wt {N}kg ({D}).",
+    "Mum rang {D} @ {T} worried about feeding.",
+    "{D}: temp {N}.{N}, started on abx.",
+    "Covid swab {D} neg.",
+    "Had a good weekend, seen {D} by OT.",
+)
+HARD = (
+    "Pain {SCORE10} on movement.",
+    "Rates pain {SCORE10}, settled with oramorph.",
+    "Pain score {SCORE10} at rest, {SCORE10} on mobilising.",
+    "Took {HALF} tab of zopiclone at {T}.",
+    "Given {HALF} dose of lactulose.",
+    "Ate {PART} of breakfast.",
+    "Drank about {PART} of a cup of tea.",
+    "Family present 24/7 at the moment.",
+    "Needs 24/7 supervision per care plan.",
+    "Obs {HALF} hourly overnight.",
+    "Power {SCORE5} R arm, {SCORE5} L arm.",
+    "PHQ-9 {PHQ}, GAD-7 {GAD}.",
+    "EPDS score {EPDS} today.",
+    "Page {PAGE} of consent form not signed.",
+    "Symptoms for {DAYS}, no fever.",
+    "Cough {DAYS} ago, now resolved.",
+    "r/v in {DAYS} with bloods.",
+    "{MONTHS} hx of low mood.",
+    "Apgars {SCORE10} at 5 mins.",
+    "Murmur grade {MURMUR}, known to cardiology.",
+    "VA {SNELLEN} R, {SNELLEN} L.",
+    "Mood {SCORE10} today, low.",
+    "Confidence {SCORE10} with stairs.",
+    "Walks {PART} mile with stick.",
+    "Fluid intake {PART} of target.",
+    "Scored {SCORE10} on memory recall.",
+)
+FILLER = (
+    "Settled overnight.",
+    "Pt comfortable, NOK aware.",
+    "Plan: {ABBREVS}.",
+    "No new concerns raised.",
+    "D/W nurse in charge.",
+)
+
+
+def _date(rng: random.Random, day_first: bool) -> str:
+    month = rng.randint(1, 12)
+    day = rng.randint(1, (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)[month - 1])
+    first, second = (day, month) if day_first else (month, day)
+    return f"{first:02d}/{second:02d}" if rng.random() < 0.15 else f"{first}/{second}"
+
+
+def _negative(rng: random.Random, kind: str) -> str:
+    """A hard negative of one kind: what the clinician would write there."""
+    pick = {
+        "SCORE10": lambda: f"{rng.randint(1, 10)}/10",
+        "SCORE5": lambda: f"{rng.randint(1, 5)}/5",
+        "HALF": lambda: rng.choice(["1/2", "1/2", "1/4", "3/4"]),
+        "PART": lambda: rng.choice(["1/2", "1/3", "2/3", "1/4", "3/4"]),
+        "PHQ": lambda: f"{rng.randint(1, 27)}/27",
+        "GAD": lambda: f"{rng.randint(1, 21)}/21",
+        "EPDS": lambda: f"{rng.randint(1, 30)}/30",
+        "PAGE": lambda: f"{rng.randint(1, 3)}/{rng.randint(3, 12)}",
+        "DAYS": lambda: f"{rng.randint(1, 10)}/7",
+        "MONTHS": lambda: f"{rng.randint(1, 11)}/12",
+        "MURMUR": lambda: f"{rng.randint(1, 4)}/6",
+        "SNELLEN": lambda: rng.choice(["6/6", "6/9", "6/12", "6/18", "6/24"]),
+    }
+    return pick[kind]()
+
+
+def _fill(rng: random.Random, note: Note, template: str, *, day_first: bool) -> None:
+    for i, piece in enumerate(re.split(r"\{(\w+)\}", template)):
+        if i % 2 == 0:
+            note.add(piece)
+        elif piece == "D":
+            note.add(_date(rng, day_first), "DATE")
+        elif piece == "N":
+            note.add(str(rng.randint(1, 99)))
+        elif piece == "T":
+            note.add(
+                rng.choice([f"{rng.randint(8, 17)}:{rng.choice(['00', '30'])}", f"{rng.randint(1, 11)}am"])
+            )
+        elif piece == "ABBREVS":
+            note.add(_abbrevs(rng, rng.randint(2, 4)))
+        else:
+            note.add(_negative(rng, piece), "NEGATIVE")
+
+
+def dated_notes(n: int, *, seed: int = 0) -> tuple[list[str], list[tuple[str, int, int, str]], list]:
+    """`n` short notes mixing dates without a year (month/day in half the notes, day/month in
+    the rest), hard negatives and filler; returns texts, gold DATE spans and the negatives'
+    spans (doc id = the note's number)."""
+    rng = random.Random(seed)
+    texts, gold, negatives = [], [], []
+    for doc in map(str, range(n)):
+        note, day_first = Note(), rng.random() < 0.5
+        sentences = rng.sample(DATED, rng.randint(1, 3)) + rng.sample(HARD, rng.randint(1, 3))
+        sentences += rng.sample(FILLER, rng.randint(0, 2))
+        rng.shuffle(sentences)
+        for sentence in sentences:
+            _fill(rng, note, sentence + " ", day_first=day_first)
+        note.add(_observations(rng).strip())
+        gold += [(doc, s, e, "DATE") for s, e, label in note.gold if label == "DATE"]
+        negatives += [(doc, s, e) for s, e, label in note.gold if label == "NEGATIVE"]
+        texts.append(note.text)
+    return texts, gold, negatives

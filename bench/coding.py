@@ -1,21 +1,6 @@
-"""Machine coding against human coding, every method side by side on the same embeddings.
-
-Zero-shot (no human codings; the codebook alone), on every unit:
-- `pipeline_zero_shot`: `pipeline.coding.zero_shot` with the defaults of params.yaml (on the
-  demo, segments read with their turn, as the code stage reads them);
-- `nearest_name`, `nearest_name_definition`: each unit's code is the nearest (cosine) embedding
-  of the code's name, or of "name: definition".
-
-Few-shot, trained on 20% of the units (whole transcripts or sessions where units have them,
-else units at random) and scored on the rest, over `--seeds` splits:
-- `pipeline_few_shot`: `pipeline.coding.few_shot` with the defaults (the demo: turn + question);
-- `logreg_embeddings`: `LogisticRegression(max_iter=2000)` on the embeddings;
-- `tfidf_linear_svc`: TF-IDF of word 1-2 grams + `LinearSVC()`.
-On the demo also coder B against coder A on the same units (the human ceiling).
-
-Figure per method: single-label data (at most 10% of coded units with 2+ codes), Cohen's kappa
-of the top code against the primary human code ("no code" a category of its own); multi-label
-data (the demo), macro kappa over codes.
+"""`python -m bench coding`: machine coding against human coding, the pipeline's zero-shot and
+few-shot coders beside simple baselines, on the same embeddings. Methods and figures: README,
+section "Agreement with human coding" (Benchmark).
 """
 
 from __future__ import annotations
@@ -38,7 +23,8 @@ def _long(ids: list[str], codes: list) -> pd.DataFrame:
 
 
 def figure(units: data.Units, idx: np.ndarray, pred: pd.DataFrame) -> float | None:
-    """Kappa of the predictions (`id`, `code`[, `score`]) over units `idx` (module docstring)."""
+    """Kappa of the predictions (`id`, `code`[, `score`]) over units `idx`: single-label data, Cohen's
+    kappa of the top code against the primary code; multi-label data, macro kappa over codes."""
     from pipeline.agreement.metrics import compare_coders
     from pipeline.kappa import cohen_kappa
 

@@ -1,14 +1,6 @@
-"""`python -m bench scale`: how each stage's seconds and peak memory grow with a study's size.
-
-Generated studies (`bench.scale_data`) of each kind and size; every stage runs as its own
-process with `dvc.yaml`'s command line (outputs, a test-only de-identification key and an empty
-embedding cache in a fresh folder per study), measured from outside (wall seconds; peak RSS from
-`os.wait4`). A tiny study per kind gives each stage's start-up cost; growth exponent = slope of
-log(seconds - start-up) over log(size), the difference floored at FLOOR_S. Then, in a process of
-its own, the bare library calls on the same texts: spaCy `nlp.pipe` (full, and NER-only as
-deidentify loads it) over the distinct raw turn texts, `SentenceTransformer.encode` (float32 as
-the embed stage by default, and float64; padded batches of 64 sorted by length, on every core's
-threads) over the segment texts (at most `BARE_TEXTS` of each: rates).
+"""`python -m bench scale`: how each stage's seconds and peak memory grow with a study's size, on
+generated studies, beside the bare library calls on the same texts. Method: README, section
+"Scale".
 """
 
 from __future__ import annotations
@@ -29,57 +21,41 @@ import numpy as np
 from bench import results
 from bench.data import ROOT, bench_params
 from bench.scale_data import SIZES, TINY, write_study
+from pipeline.engine import offline_env
 from pipeline.layout import Layout
+from pipeline.stages import BY_NAME
+from pipeline.stages import STAGES as REGISTRY
 
 PAIRS = {"interview": (1_000, 10_000), "survey": (10_000, 100_000)}  # the exponent reported
 FLOOR_S = 0.1  # seconds - start-up is floored here before its log is taken
 WARM = 16  # texts each bare call sees before it is timed (model load and first batch excluded)
 # the bare calls' rates are measured on at most this many texts (of generated studies: alike
-# throughout), so that 100,000 answers do not take 40 minutes more for a rate
+# throughout), so that the largest studies do not take far longer for a rate
 BARE_TEXTS = 10_000
 PLOT = results.RESULTS / "scale.png"
 
 
-# dvc.yaml's command lines, each path a `pipeline.layout.Layout` property of the output folder.
-COMMANDS = {
-    "ingest": "--study {study} --out {turns} --codings {codings_ingested} --metrics {metrics}/ingest.json",
-    "deidentify": "--in {turns} --out {deid_turns} --metrics {metrics}/deid.json --study {study} --key-store "
-    "{key_store} --codebook-out {codebook} --codings-in {codings_ingested} --codings-out {codings}",
-    "segment": "--in {deid_turns} --out {segments} --metrics {metrics}/segment.json",
-    "embed": "--in {segments} --out {embeddings}",
-    "discover": "--in {segments} --embeddings {embeddings} --out {assignments} --cards {cards} "
-    "--metrics {metrics}/themes.json --codebook {codebook} --codings {codings} --turns {deid_turns}",
-    "code": "--in {segments} --embeddings {embeddings} --codebook {codebook} --codings {codings} "
-    "--turns {deid_turns} --out {codes} --metrics {metrics}/coding.json",
-    "agreement": "--codebook {codebook} --codings {codings} --ingest-metrics {metrics}/ingest.json "
-    "--segments {segments} --themes {assignments} --codes {codes} --out {metrics}/agreement.json "
-    "--plot {agreement_plot} --confusion {confusion_plot}",
-    "report": "--study {study} --metrics-dir {metrics} --cards {cards} --assignments {assignments} "
-    "--segments {segments} --embeddings {embeddings} --codes {codes} --turns {deid_turns} "
-    "--codebook {codebook} --codings {codings} --out {report} --exports {exports}",
-}
-STAGES = tuple(COMMANDS)
+STAGES = tuple(s.name for s in REGISTRY)
 
 
 def stage_commands(study: Path, out: Path, overrides: list[str]) -> list[tuple[str, list[str]]]:
-    """Each stage's command line, as `dvc.yaml` has it, with the output folder `out`."""
-    lay = Layout(out)
-    paths = {k: getattr(lay, k) for k, v in vars(Layout).items() if isinstance(v, property)}
-    paths["study"] = study
+    """Each stage's command line, as `dvc.yaml` has it (`pipeline.stages`), with the output
+    folder `out`."""
     sets = [a for kv in overrides for a in ("--set", kv)]
-    commands = []
-    for name, args in COMMANDS.items():
-        argv = [a.format_map(paths) for a in args.split()]
-        commands.append((name, [sys.executable, "-m", "pipeline", name, "--quiet", *argv, *sets]))
-    return commands
+    return [
+        (s.name, [sys.executable, *s.command(study=str(study), root=str(out))[1:], *sets]) for s in REGISTRY
+    ]
+
+
+def _stage_run(run: dict, stage: str) -> dict:
+    """A stage's record in a run; records made before the registry name it as its command did."""
+    names = (stage, *BY_NAME[stage].aliases) if stage in BY_NAME else (stage,)
+    return next((run["stages"][n] for n in names if n in run["stages"]), {})
 
 
 def _env() -> dict[str, str]:
     """The children's environment: offline, and the key from `deid.key_file`, never the caller's."""
-    env = {k: v for k, v in os.environ.items() if k != "PIPELINE_DEID_KEY"} | {
-        "TOKENIZERS_PARALLELISM": "false"
-    }
-    return env | dict.fromkeys(("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "DVC_NO_ANALYTICS"), "1")
+    return {k: v for k, v in os.environ.items() if k != "PIPELINE_DEID_KEY"} | offline_env()
 
 
 # Spawns the timed processes. A child's peak RSS (ru_maxrss) counts the memory of the process it
@@ -222,9 +198,9 @@ def ratios(run: dict, fixed: dict) -> dict | None:
     """Whole-stage rates (start-up included, and with the tiny study's time subtracted) against
     the bare calls' rates, measured in the same run."""
     bare, counts, stages = run.get("bare"), run.get("counts", {}), run["stages"]
-    if not bare or "deidentify" not in stages or "embed" not in stages:
+    if not bare or not _stage_run(run, "deid") or "embed" not in stages:
         return None
-    deid, emb = stages["deidentify"]["seconds"], stages["embed"]["seconds"]
+    deid, emb = _stage_run(run, "deid")["seconds"], stages["embed"]["seconds"]
     deid_net, emb_net = net(deid, _seconds(fixed, "deidentify")), net(emb, _seconds(fixed, "embed"))
     chars, segs = counts["chars"], counts["segments"]
     same = bare[f"encode_{bare['embed_precision']}_texts_per_s"]
@@ -300,7 +276,7 @@ def _seconds(run: dict, stage: str) -> float | None:
     """A stage's seconds in a run ("total": every stage; None when it did not run or failed)."""
     if stage == "total":
         return None if run["failed"] else run["total_seconds"]
-    return run["stages"].get(stage, {}).get("seconds")
+    return _stage_run(run, stage).get("seconds")
 
 
 def plot(record: dict, path: Path) -> None:
@@ -351,7 +327,7 @@ def table(record: dict) -> str:
         out.append("|---|---:|---:|" + "---:|" * (len(STAGES) + 1))
         for kind, r, tiny in runs:
             units = f"{r['size']:,}" + (" (start-up)" if tiny else "")
-            cells = [_num(r["stages"].get(s, {}).get(key), digits) for s in STAGES]
+            cells = [_num(_stage_run(r, s).get(key), digits) for s in STAGES]
             out.append(_md(kind, units, _num(r["counts"].get("segments")), *cells, _num(r[last], digits)))
     out += ["", *_exponent_rows(sections, record["floor_s"]), "", *_ratio_rows(sections)]
     out += [f"\n{r['kind']} {r['size']:,}: failed at {r['failed']['stage']}: {r['failed']['error']}"

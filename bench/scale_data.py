@@ -1,16 +1,5 @@
-"""Generated studies for `python -m bench scale`, deterministic from a seed.
-
-- Interview studies: transcripts like the demo's (`Speaker: words` turns, participants.csv,
-  study.yaml), about 50 participant turns per transcript, each after an interviewer question;
-  participant turns of about 370 characters.
-- Survey studies: responses.csv (id, text, group, question), answers of about 100 characters.
-
-Every participant text is distinct: sentences are built from health-service interview phrases
-(templates x slots, from bench/scale_vocab.yaml). Interviews carry identifiers at the demo study's density per
-1,000 characters of participant speech (measured from data/demo/identifiers.jsonl); surveys
-name someone in about 5% of answers. Half the names and places are invented (syllable-built and
-checked absent from the de-identification gazetteers). Gold spans go to identifiers.jsonl;
-each study has a codebook.yaml of the topics its sentences are drawn from.
+"""Generated studies for `python -m bench scale` (interviews and surveys, with planted
+identifiers and a codebook), deterministic from a seed. What they hold: README, section "Scale".
 """
 
 from __future__ import annotations

@@ -1,17 +1,6 @@
-"""Theme discovery against human codes, every method side by side on the same embeddings.
-
-Methods:
-- `pipeline`: `pipeline.themes.discover_themes` with the defaults of params.yaml, as the
-  discover stage runs it (on the demo, segments with their turn as context);
-- `kmeans_true_k`: `KMeans(n_clusters=<number of human codes>, n_init=10, random_state=0)` on
-  the L2-normalised embeddings;
-- `bertopic_defaults`: `BERTopic()` as shipped, given the same embeddings.
-
-Figures per method: AMI, ARI and NMI over every coded unit (unassigned, -1, counted as one
-cluster) against the unit's primary human code; the unassigned share; the number of themes;
-seconds for the whole fit in a fresh process (interpreter start, imports, model load, the
-encoding of every text without a cache, numba compilation and the fit); and stability, the
-mean ARI between fits on 5 random 90% subsamples, compared on the units they share.
+"""`python -m bench themes`: theme discovery against human codes, the pipeline beside k-means with
+the true k and BERTopic's defaults, on the same embeddings. Methods and figures: README, section
+"Theme discovery" (Benchmark).
 """
 
 from __future__ import annotations

@@ -1,26 +1,38 @@
 """Command line: `python -m pipeline <command>`. Parses arguments, sets up logging and
-progress bars, and calls the stage functions; nothing else lives here."""
+progress bars, and runs the stages of `pipeline.stages`; nothing else lives here.
+
+Every stage is a command of its own name. With `--root DIR` it reads and writes under an output
+folder, as `dvc repro` runs it; otherwise its file options name each input and output, and some
+stages also take plain CSV or JSONL files (the contracts in the README)."""
 
 from __future__ import annotations
-
-import os
-
-# No model hub, no telemetry: everything runs offline from installed packages.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("DVC_NO_ANALYTICS", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import functools
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from pipeline.cli_options import CodingsOpt, EngineOpt, InOpt, OutOpt, ParamsOpt, QuietOpt, SetOpt, TurnsOpt
+from pipeline.cli_options import (
+    CodingsOpt,
+    EngineOpt,
+    InOpt,
+    MaybeIn,
+    MaybeOut,
+    OutOpt,
+    ParamsOpt,
+    QuietOpt,
+    RootOpt,
+    SetOpt,
+    StudyOpt,
+    TurnsOpt,
+    report_paths,
+    run_stage_command,
+)
 from pipeline.config import Params, load_params
 from pipeline.errors import UserError
 from pipeline.layout import Layout
@@ -42,30 +54,36 @@ def _params(path: Path, overrides: list[str] | None, engine: str | None = None) 
     return load_params(given, [*(overrides or []), *extra])
 
 
-def _command(func):
-    """Turn user mistakes into one line on stderr and exit status 2."""
+def _command(*names: str):
+    """Register a command under its stage's name and earlier names, and turn user mistakes into
+    one line on stderr and exit status 2."""
 
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        quiet = kwargs.get("quiet", False)
-        logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
-        if quiet:  # the model libraries draw their own bars ("Loading weights") unless told
-            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-            os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-            os.environ.setdefault("TQDM_DISABLE", "1")
-        try:
-            result = func(*args, **kwargs)
-        except UserError as e:
-            typer.echo("error: " + " ".join(str(e).splitlines()), err=True)  # always one line
-            raise typer.Exit(2) from None
-        if result is not None and not quiet:
-            typer.echo(json.dumps(result, default=str)[:2000], err=True)
+    def register(func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            quiet = kwargs.get("quiet", False)
+            logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
+            if quiet:  # the model libraries draw their own bars ("Loading weights") unless told
+                os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+                os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+                os.environ.setdefault("TQDM_DISABLE", "1")
+            try:
+                result = func(*args, **kwargs)
+            except UserError as e:
+                typer.echo("error: " + " ".join(str(e).splitlines()), err=True)  # always one line
+                raise typer.Exit(2) from None
+            if result is not None and not quiet:
+                typer.echo(json.dumps(result, default=str)[:2000], err=True)
 
-    return wrapper
+        app.command(names[0])(wrapper)
+        for alias in names[1:]:
+            app.command(alias, help=f"Same as `{names[0]}` (its earlier name).", hidden=True)(wrapper)
+        return wrapper
+
+    return register
 
 
-@app.command()
-@_command
+@_command("run")
 def run(
     study: Annotated[Path, typer.Option(help="Study folder.")],
     out: Annotated[Path, typer.Option(help="Folder for every stage's outputs.")],
@@ -81,33 +99,34 @@ def run(
     return {"report": str(lay.report)}
 
 
-@app.command()
-@_command
+@_command("ingest")
 def ingest(
-    study: Annotated[Path, typer.Option(help="Study folder.")],
-    out: OutOpt,
+    study: StudyOpt = None,
+    root: RootOpt = None,
+    out: MaybeOut = None,
     codings: Annotated[
-        Path, typer.Option(help="Human codings as offsets, no text (.parquet; empty when none).")
-    ],
-    metrics: Annotated[Path, typer.Option(help="Counts of files, turns and codings read (JSON).")],
+        Path | None, typer.Option(help="Human codings as offsets, no text (.parquet).")
+    ] = None,
+    metrics: Annotated[
+        Path | None, typer.Option(help="Counts of files, turns and codings read (JSON).")
+    ] = None,
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
     quiet: QuietOpt = False,
 ):
     """Read transcripts and participants into a turns table, and the human codings into an
     offsets-only table."""
-    from pipeline import ingest as stage
+    paths = {"turns": out, "codings_ingested": codings, "ingest_metrics": metrics}
+    return run_stage_command(
+        "ingest", _params(params, set_), root=root, study=study, paths=paths, quiet=quiet
+    )
 
-    counts = stage.run(_params(params, set_), study=study, out=out, codings=codings, metrics=metrics)
-    shown = ("kind", "files", "answers", "turns", "participant_turns", "interviewer_turns", "note_turns")
-    return {k: counts[k] for k in shown if k in counts}  # a survey has answers, not files
 
-
-@app.command()
-@_command
-def deidentify(
-    in_: InOpt,
-    out: OutOpt,
+@_command("deid", "deidentify")
+def deid(
+    in_: MaybeIn = None,
+    out: MaybeOut = None,
+    root: RootOpt = None,
     register: Annotated[Path | None, typer.Option(help="register.yaml of known identifiers.")] = None,
     allow: Annotated[Path | None, typer.Option(help="allow.yaml: terms never replaced.")] = None,
     study: Annotated[
@@ -133,48 +152,39 @@ def deidentify(
     quiet: QuietOpt = False,
 ):
     """Pseudonymise texts: JSONL lines {"id","text"}, or the ingest stage's turns table (.parquet)."""
-    from pipeline import deid
-    from pipeline.study import require_study
-
     p = _params(params, set_, engine)
-    if study is not None:
-        require_study(study)
-    if codebook_out is not None and study is None:
-        raise UserError("--codebook-out needs --study (the folder whose codebook to scrub)")
-    if in_.suffix == ".jsonl":
+    if root is None and in_ is not None and in_.suffix == ".jsonl":
+        from pipeline import deid as stage
+
         if study is not None:
             raise UserError("--study goes with a turns table; give --register/--allow for JSONL input")
-        return deid.run_jsonl(
+        return stage.run_jsonl(
             p, in_path=in_, out=out, register=register, allow=allow, key_store=key_store, progress=not quiet
         )
-    if in_.suffix == ".parquet":
-        if metrics is None or key_store is None:
-            raise UserError("--metrics and --key-store are required when --in is a turns table (.parquet)")
-        counts = deid.run(
-            p,
-            turns_path=in_,
-            out=out,
-            metrics=metrics,
-            key_store=key_store,
-            study=study,
-            register=register,
-            allow=allow,
-            codings_in=codings_in,
-            codings_out=codings_out,
-            progress=not quiet,
-        )
-        if codebook_out is not None:
-            deid.write_scrubbed_codebook(study, codebook_out, deid_params=p.deid)
-        return {"replacements": counts["replacements"], "gate_rounds": counts["gate_rounds"]}
-    raise UserError(f"{in_}: expected a .jsonl file of {{id, text}} lines or a .parquet turns table")
+    if root is None and in_ is not None and in_.suffix != ".parquet":
+        raise UserError(f"{in_}: expected a .jsonl file of {{id, text}} lines or a .parquet turns table")
+    if codebook_out is not None and study is None:
+        raise UserError("--codebook-out needs --study (the folder whose codebook to scrub)")
+    paths = {
+        "turns": in_,
+        "deid_turns": out,
+        "deid_metrics": metrics,
+        "key_store": key_store,
+        "codings_ingested": codings_in,
+        "codings": codings_out,
+        "codebook": codebook_out,
+    }
+    explicit = {k: v for k, v in paths.items() if v is not None or k in ("turns", "deid_turns", "key_store")}
+    return run_stage_command(
+        "deid", p, root=root, study=study, paths=explicit, quiet=quiet, register=register, allow=allow
+    )
 
 
-@app.command()
-@_command
+@_command("reidentify")
 def reidentify(
     in_: InOpt,
     out: OutOpt,
-    key_store: Annotated[Path, typer.Option(help="The encrypted pseudonym key written by deidentify.")],
+    key_store: Annotated[Path, typer.Option(help="The encrypted pseudonym key written by deid.")],
     review: Annotated[
         Path | None, typer.Option(help="Also write the review table (holds identifiers: keep it private).")
     ] = None,
@@ -183,56 +193,60 @@ def reidentify(
     quiet: QuietOpt = False,
 ):
     """For key holders: put original identifiers back into de-identified JSONL or turns."""
-    from pipeline import deid
+    from pipeline import deid as stage
 
-    return deid.reidentify(_params(params, set_), in_path=in_, out=out, key_store=key_store, review=review)
+    return stage.reidentify(_params(params, set_), in_path=in_, out=out, key_store=key_store, review=review)
 
 
-@app.command()
-@_command
+@_command("segment")
 def segment(
-    in_: InOpt,
-    out: OutOpt,
-    metrics: Annotated[Path, typer.Option(help="Segment counts (JSON).")],
+    in_: MaybeIn = None,
+    out: MaybeOut = None,
+    metrics: Annotated[Path | None, typer.Option(help="Segment counts (JSON).")] = None,
+    root: RootOpt = None,
+    study: StudyOpt = None,
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
     quiet: QuietOpt = False,
 ):
     """Split pseudonymised turns into units of analysis with provenance."""
-    from pipeline import segment as stage
+    paths = {"deid_turns": in_, "segments": out, "segment_metrics": metrics}
+    return run_stage_command(
+        "segment", _params(params, set_), root=root, study=study, paths=paths, quiet=quiet
+    )
 
-    return stage.run(_params(params, set_), turns_path=in_, out=out, metrics=metrics)
 
-
-@app.command()
-@_command
+@_command("embed")
 def embed(
-    in_: InOpt,
-    out: OutOpt,
+    in_: MaybeIn = None,
+    out: MaybeOut = None,
+    root: RootOpt = None,
+    study: StudyOpt = None,
     engine: EngineOpt = None,
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
     quiet: QuietOpt = False,
 ):
     """Embed segments (cached by model and text hash); writes .npy plus a .json sidecar."""
-    from pipeline import embed as stage
+    paths = {"segments": in_, "embeddings": out}
+    return run_stage_command(
+        "embed", _params(params, set_, engine), root=root, study=study, paths=paths, quiet=quiet
+    )
 
-    return stage.run(_params(params, set_, engine), segments_path=in_, out=out, progress=not quiet)
 
-
-@app.command()
-@_command
-def discover(
-    in_: InOpt,
-    out: OutOpt,
+@_command("themes", "discover")
+def themes(
+    in_: MaybeIn = None,
+    out: MaybeOut = None,
+    root: RootOpt = None,
+    study: StudyOpt = None,
     embeddings: Annotated[Path | None, typer.Option(help="Segment embeddings (.npy).")] = None,
     cards: Annotated[Path | None, typer.Option(help="Theme cards (JSON).")] = None,
     metrics: Annotated[Path | None, typer.Option(help="Discovery summary (JSON).")] = None,
     codebook: Annotated[
         Path | None,
         typer.Option(
-            help="Codebook to guide themes (themes.guided): .yaml, .csv, .qdc, or the deidentify "
-            "stage's codebook.json."
+            help="Codebook to guide themes (themes.guided): .yaml, .csv, .qdc, or deid's codebook.json."
         ),
     ] = None,
     codings: CodingsOpt = None,
@@ -243,36 +257,34 @@ def discover(
 ):
     """Find candidate themes: a CSV `id,text[,group]` -> `id,theme_id,theme_label`,
     or the segments table with --embeddings, --cards and --metrics."""
-    from pipeline import themes
-
     p = _params(params, set_)
-    book = _codebook(codebook) if codebook is not None else None
-    if in_.suffix == ".csv":
-        return themes.run_csv(p, in_path=in_, out=out, codebook=book, progress=not quiet)
-    if embeddings is None or cards is None or metrics is None:
-        raise UserError("--embeddings, --cards and --metrics are required when --in is a segments table")
-    from pipeline.codings import read_codings_table
+    if root is None and in_ is not None and in_.suffix == ".csv":
+        from pipeline import themes as stage
+        from pipeline.stages import read_input
 
-    return themes.run(
-        p,
-        segments_path=in_,
-        embeddings_path=embeddings,
-        out=out,
-        cards=cards,
-        metrics=metrics,
-        codebook=book,
-        codings=read_codings_table(codings) if codings is not None else None,
-        turns_path=turns,
-    )
+        book = read_input("codebook", codebook) if codebook is not None else None
+        return stage.run_csv(p, in_path=in_, out=out, codebook=book, progress=not quiet)
+    paths = {
+        "segments": in_,
+        "embeddings": embeddings,
+        "assignments": out,
+        "cards": cards,
+        "themes_metrics": metrics,
+        "codebook": codebook,
+        "codings": codings,
+        "deid_turns": turns,
+    }
+    return run_stage_command("themes", p, root=root, study=study, paths=paths, quiet=quiet)
 
 
-@app.command()
-@_command
-def code(
-    in_: InOpt,
-    out: OutOpt,
+@_command("coding", "code")
+def coding(
+    in_: MaybeIn = None,
+    out: MaybeOut = None,
+    root: RootOpt = None,
+    study: StudyOpt = None,
     codebook: Annotated[
-        Path | None, typer.Option(help="Codebook (.yaml, .csv name,description, or REFI .qdc).")
+        Path | None, typer.Option(help="Codebook (.yaml, .csv name,description, REFI .qdc, or deid's .json).")
     ] = None,
     train: Annotated[Path | None, typer.Option(help="Human-coded examples `id,text,code`.")] = None,
     embeddings: Annotated[Path | None, typer.Option(help="Segment embeddings (.npy).")] = None,
@@ -287,41 +299,36 @@ def code(
     quiet: QuietOpt = False,
 ):
     """Apply a codebook: a CSV `id,text` -> `id,code,score` (few-shot with --train), or the
-    segments table with --embeddings, --codebook (the deidentify stage's codebook.json) and
-    --codings (few-shot cross-fitted on them)."""
-    from pipeline import coding
-    from pipeline.codings import read_codings_table
-
+    segments table with --embeddings, --codebook (deid's codebook.json) and --codings (few-shot
+    cross-fitted on them)."""
     p = _params(params, set_, engine)
-    if in_.suffix == ".csv":
+    if root is None and in_ is not None and in_.suffix == ".csv":
+        from pipeline import coding as stage
+
         if codebook is None:
             raise UserError("--codebook is required when --in is a CSV")
-        return coding.run_csv(
-            p, in_path=in_, codebook_path=codebook, out=out, train=train, progress=not quiet
-        )
-    if embeddings is None or codebook is None or codings is None:
-        raise UserError("--embeddings, --codebook and --codings are required when --in is a segments table")
-    return coding.run(
-        p,
-        segments_path=in_,
-        embeddings_path=embeddings,
-        codebook=_codebook(codebook),
-        codings=read_codings_table(codings),
-        out=out,
-        turns_path=turns,
-        metrics=metrics,
-        progress=not quiet,
-    )
+        return stage.run_csv(p, in_path=in_, codebook_path=codebook, out=out, train=train, progress=not quiet)
+    paths = {
+        "segments": in_,
+        "embeddings": embeddings,
+        "codebook": codebook,
+        "codings": codings,
+        "deid_turns": turns,
+        "codes": out,
+    }
+    paths |= {"coding_metrics": metrics} if metrics is not None else {}
+    return run_stage_command("coding", p, root=root, study=study, paths=paths, quiet=quiet)
 
 
-@app.command()
-@_command
+@_command("agreement")
 def agreement(
-    out: OutOpt,
+    out: MaybeOut = None,
+    root: RootOpt = None,
+    study: StudyOpt = None,
     gold: Annotated[Path | None, typer.Option(help="Human codes, long format id,code[,coder].")] = None,
     pred: Annotated[Path | None, typer.Option(help="Machine codes, long format id,code.")] = None,
     codebook: Annotated[
-        Path | None, typer.Option(help="Codebook: the deidentify stage's codebook.json (or .yaml/.csv/.qdc).")
+        Path | None, typer.Option(help="Codebook: deid's codebook.json (or .yaml/.csv/.qdc).")
     ] = None,
     codings: CodingsOpt = None,
     ingest_metrics: Annotated[
@@ -339,102 +346,83 @@ def agreement(
     quiet: QuietOpt = False,
 ):
     """Agreement figures: --gold/--pred CSVs, or the human codings vs the pipeline's outputs."""
-    from pipeline import agreement as stage
+    p = _params(params, set_)
+    if root is None and (gold is not None or pred is not None):
+        from pipeline import agreement as stage
 
-    if gold is not None or pred is not None:
-        if gold is None or pred is None:
-            raise UserError("--gold and --pred go together")
-        p = _params(params, set_)
+        if gold is None or pred is None or out is None:
+            raise UserError("--gold, --pred and --out go together")
         report = stage.run_csv(
             gold_path=gold, pred_path=pred, out=out, n_boot=p.agreement.n_boot, seed=p.seed
         )
-    else:
-        if None in (codebook, codings, segments, themes, codes):
-            raise UserError(
-                "give --gold and --pred, or --codebook, --codings, --segments, --themes and --codes"
-            )
-        from pipeline.codings import codings_import_report, read_codings_table
-
-        report = stage.run(
-            _params(params, set_),
-            confusion=confusion,
-            input_report=codings_import_report(ingest_metrics) if ingest_metrics is not None else None,
-            segments_path=segments,
-            themes_path=themes,
-            codes_path=codes,
-            codings=read_codings_table(codings),
-            codebook=_codebook(codebook),
-            out=out,
-            plot=plot,
-        )
-    return report.get("overall", report.get("status"))
+        return report.get("overall", report.get("status"))
+    paths = {
+        "segments": segments,
+        "assignments": themes,
+        "codes": codes,
+        "codebook": codebook,
+        "codings": codings,
+        "ingest_metrics": ingest_metrics,
+        "agreement_metrics": out,
+        "agreement_plot": plot,
+        "confusion_plot": confusion,
+    }
+    return run_stage_command("agreement", p, root=root, study=study, paths=paths, quiet=quiet)
 
 
-@app.command()
-@_command
+@_command("review", "review-snapshot")
+def review(
+    study: StudyOpt = None,
+    root: RootOpt = None,
+    out: MaybeOut = None,
+    params: ParamsOpt = Path("params.yaml"),
+    set_: SetOpt = None,
+    quiet: QuietOpt = False,
+):
+    """Snapshot the study's theme review decisions (theme_review.yaml) for the report."""
+    return run_stage_command(
+        "review", _params(params, set_), root=root, study=study, paths={"theme_review": out}, quiet=quiet
+    )
+
+
+@_command("report")
 def report(
-    out: OutOpt,
+    out: Annotated[Path, typer.Option(help="The HTML report.")] = _REPO.report,
+    root: RootOpt = None,
+    study: StudyOpt = None,
     metrics_dir: Annotated[Path, typer.Option(help="Folder of the stages' metrics JSON.")] = _REPO.metrics,
     cards: Annotated[Path, typer.Option(help="Theme cards (JSON).")] = _REPO.cards,
-    study: Annotated[
-        Path | None, typer.Option(help="Study folder (participants, theme_review.yaml).")
-    ] = None,
     assignments: Annotated[Path, typer.Option(help="Theme per segment.")] = _REPO.assignments,
     segments: Annotated[Path, typer.Option(help="Segments table.")] = _REPO.segments,
     embeddings: Annotated[Path, typer.Option(help="Segment embeddings (.npy).")] = _REPO.embeddings,
     codes: Annotated[Path, typer.Option(help="Machine codes table.")] = _REPO.codes,
     turns: Annotated[Path, typer.Option(help="Pseudonymised turns.")] = _REPO.deid_turns,
-    codebook: Annotated[
-        Path, typer.Option(help="The deidentify stage's scrubbed codebook (JSON).")
-    ] = _REPO.codebook,
-    codings: Annotated[
-        Path, typer.Option(help="Human codings written by ingest (offsets only).")
-    ] = _REPO.codings,
+    codebook: Annotated[Path, typer.Option(help="deid's scrubbed codebook (JSON).")] = _REPO.codebook,
+    codings: Annotated[Path, typer.Option(help="Human codings as offsets (from deid).")] = _REPO.codings,
+    review: Annotated[Path, typer.Option(help="The review stage's snapshot (JSON).")] = _REPO.theme_review,
     exports: Annotated[Path, typer.Option(help="Folder for the REFI-QDA exports.")] = _REPO.exports,
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
     quiet: QuietOpt = False,
 ):
     """Write the HTML report and the REFI-QDA exports, with the study's theme review applied."""
-    from pipeline import report as stage
-    from pipeline.study import require_study
-
-    p = _params(params, set_)
-    study = study if study is not None else Path(p.study)
-    require_study(study)
-    return stage.run(
-        p,
-        study=study,
-        metrics_dir=metrics_dir,
-        cards_path=cards,
-        assignments_path=assignments,
-        segments_path=segments,
-        embeddings_path=embeddings,
-        codes_path=codes,
-        turns_path=turns,
-        codebook_path=codebook,
-        codings_path=codings,
-        out=out,
-        exports_dir=exports,
-    ) | {"report": str(out)}
-
-
-@app.command("review-snapshot")
-@_command
-def review_snapshot(study: Annotated[Path, typer.Option()], out: OutOpt, quiet: QuietOpt = False):
-    """Snapshot the study's theme review decisions for `dvc repro` (see dvc.yaml, stage review)."""
-    from pipeline.report.review import write_review_snapshot
-
-    return {"decisions": write_review_snapshot(study, out)}
-
-
-def _codebook(path: Path):
-    """A codebook file given on the command line; None when it is a codebook.json that says the
-    study has none."""
-    from pipeline.codebook import read_codebook_json
-    from pipeline.formats.readers import read_codebook
-
-    return read_codebook_json(path) if path.suffix.lower() == ".json" else read_codebook(path)
+    files = {
+        "cards": cards,
+        "assignments": assignments,
+        "segments": segments,
+        "embeddings": embeddings,
+        "codes": codes,
+        "deid_turns": turns,
+        "codebook": codebook,
+        "codings": codings,
+        "theme_review": review,
+        "report": out,
+        "exports": exports,
+    }
+    paths = report_paths(metrics_dir, files)
+    return run_stage_command(
+        "report", _params(params, set_), root=root, study=study, paths=paths, quiet=quiet
+    )
 
 
 def main() -> None:

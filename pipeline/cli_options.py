@@ -1,12 +1,17 @@
-"""The command line's shared options (`python -m pipeline <command> ...`), as typer annotations.
-Values are checked where params are: pipeline/config.py."""
+"""The command line's shared options (`python -m pipeline <command> ...`), as typer annotations,
+and how a command runs its stage from them. Values are checked where params are:
+pipeline/config.py."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+
+from pipeline.config import Params
+from pipeline.errors import UserError
+from pipeline.layout import Layout
 
 ParamsOpt = Annotated[Path, typer.Option("--params", help="params.yaml to read (if it exists).")]
 SetOpt = Annotated[
@@ -27,3 +32,53 @@ CodingsOpt = Annotated[
     Path | None, typer.Option(help="Human codings table written by ingest (.parquet, offsets only).")
 ]
 TurnsOpt = Annotated[Path | None, typer.Option(help="Pseudonymised turns (.parquet): the questions asked.")]
+MaybeIn = Annotated[Path | None, typer.Option("--in", help="Input file.")]
+MaybeOut = Annotated[Path | None, typer.Option("--out", help="Output file.")]
+RootOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="Output folder: read the stage's inputs and write its outputs under it, as `dvc repro` "
+        "does (paths: pipeline/layout.py). The file options are then not needed."
+    ),
+]
+StudyOpt = Annotated[Path | None, typer.Option(help="Study folder (default: params `study`).")]
+
+
+def summary(outputs: dict[str, Any]) -> dict:
+    """What a stage made, for the terminal: its metrics (counts, never text), else its outputs."""
+    shown = {k: v for k, v in outputs.items() if k.endswith("_metrics") and isinstance(v, dict)}
+    if "embeddings" in outputs:
+        shown["embeddings"] = list(outputs["embeddings"][0].shape)
+    return {k: {m: x for m, x in v.items() if not isinstance(x, dict | list)} for k, v in shown.items()} or {
+        "outputs": sorted(outputs)
+    }
+
+
+def run_stage_command(
+    name: str, p: Params, *, root: Path | None, study: Path | None, paths: dict, quiet: bool, **options
+):
+    """Run a stage over an output folder (`--root`) or over the files named on the command line."""
+    from pipeline.stages import STUDY, layout_paths, run_stage, stage_named
+
+    stage = stage_named(name)
+    if root is not None:  # as dvc repro runs it: the study of params unless given
+        paths = layout_paths(stage, Layout(root), study=study if study is not None else Path(p.study))
+    elif STUDY in stage.inputs:
+        paths = {STUDY: study, **paths}
+    if STUDY in paths:
+        from pipeline.study import require_study
+
+        require_study(paths[STUDY])
+        p = p.model_copy(update={"study": str(paths[STUDY])})
+    needed = [k for k in stage.inputs if k not in stage.optional] + [stage.outputs[0]]
+    missing = [k for k in needed if paths.get(k) is None]
+    if root is None and missing:
+        raise UserError(f"{name}: give --root, or a file for each of: {', '.join(missing)}")
+    given = {k: v for k, v in paths.items() if v is not None}
+    return summary(run_stage(stage, p, paths=given, progress=not quiet, options=options))
+
+
+def report_paths(metrics_dir: Path, files: dict[str, Path]) -> dict[str, Path]:
+    from pipeline.layout import METRIC_STAGES, metric_file
+
+    return {f"{s}_metrics": metric_file(metrics_dir, s) for s in METRIC_STAGES} | files

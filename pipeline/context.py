@@ -23,7 +23,7 @@ def preceding_questions(segments: pd.DataFrame, turns: pd.DataFrame) -> list[str
 
     Backchannels ("Mm-hm.", "Right.", "[laughs]") and other short prompts without a question
     mark are not questions: they would hide the question the participant is still answering
-    (on the demo a quarter of participant turns follow one)."""
+    (many participant turns follow one)."""
     asked = turns[(turns["role"] == "interviewer") & turns["text"].map(is_question)]
     asked = asked.sort_values(["transcript_id", "turn_id"])
     by_transcript = {

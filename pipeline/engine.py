@@ -19,9 +19,12 @@ never a DVC output); on a running cluster, where `ray start --object-spilling-di
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
+import sys
+import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -31,6 +34,14 @@ from pipeline.errors import UserError
 
 SPILL_DIR_ENV = "PIPELINE_RAY_SPILL_DIR"
 DEFAULT_SPILL_DIR = "private/ray_spill"
+
+
+def offline_env() -> dict[str, str]:
+    """No model hub, no telemetry, no tokenizer threads: what every process of the package runs
+    with (importing `pipeline` sets it; a value already set wins)."""
+    return dict.fromkeys(("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "DVC_NO_ANALYTICS"), "1") | {
+        "TOKENIZERS_PARALLELISM": "false"
+    }
 
 
 def kernel_env() -> dict[str, str]:
@@ -178,6 +189,7 @@ def connect():
     """The `ray` module, connected: to the running cluster when there is one (`ray start`, or
     RAY_ADDRESS), else to a Ray instance started here, with every CPU (and GPU) of this machine."""
     import ray
+    from ray.exceptions import AuthenticationError
 
     if not ray.is_initialized():
         options = {
@@ -187,10 +199,100 @@ def connect():
             "runtime_env": {"env_vars": {k: os.environ.get(k, v) for k, v in kernel_env().items()}},
         }
         try:
-            ray.init(address="auto", **options)
-        except ConnectionError:
+            with _stderr_held(drop_if=_becomes_user_error):
+                ray.init(address="auto", **options)
+        except (ConnectionError, AuthenticationError) as e:
+            _raise_for_cluster(e)
             ray.init(include_dashboard=False, object_spilling_directory=str(spill_dir()), **options)
     return ray
+
+
+_AUTH_HELP = (
+    "set RAY_AUTH_MODE=token and the head's token (`ray get-auth-token` there) in RAY_AUTH_TOKEN "
+    'or in a file named by RAY_AUTH_TOKEN_PATH (README, "More than one machine")'
+)
+
+
+def _cluster_refused(error: BaseException) -> bool:
+    """Whether Ray failed for want of the cluster's token: Ray 2.60 says so directly when token
+    mode has no token, and only inside the cause of its ConnectionError when the cluster rejects
+    the token given (or none, without RAY_AUTH_MODE=token)."""
+    from ray.exceptions import AuthenticationError
+
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, AuthenticationError) or "InvalidAuthToken" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _becomes_user_error(error: BaseException) -> bool:
+    """Whether `_raise_for_cluster` turns this failure of `ray.init` into a UserError."""
+    from ray.exceptions import AuthenticationError
+
+    if not isinstance(error, (ConnectionError, AuthenticationError)):
+        return False
+    return bool(os.environ.get("RAY_ADDRESS")) or _cluster_refused(error)
+
+
+def _raise_for_cluster(error: BaseException) -> None:
+    """A UserError when the cluster named (RAY_ADDRESS, or `ray start` here) cannot be used;
+    returns when there is none, to start one here. With RAY_ADDRESS set, a Ray instance
+    started here would connect to that address again, so there is no falling back."""
+    address = os.environ.get("RAY_ADDRESS")
+    where = f"the Ray cluster at RAY_ADDRESS={address}" if address else "the running Ray cluster"
+    if _cluster_refused(error):
+        mode = os.environ.get("RAY_AUTH_MODE")
+        raise UserError(
+            f"{where} refused this machine's authentication token (RAY_AUTH_MODE="
+            f"{mode or 'unset'}, token {_token_source()}): {_AUTH_HELP}"
+        ) from None
+    if address:
+        raise UserError(f"{where}: cannot connect ({error}); is `ray start` running there?") from None
+
+
+def _token_source() -> str:
+    """Where Ray would read this process's token from (Ray 2.60's order), never the token."""
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return "from RAY_AUTH_TOKEN"
+    if os.environ.get("RAY_AUTH_TOKEN_PATH"):
+        return "from RAY_AUTH_TOKEN_PATH"
+    if (Path.home() / ".ray" / "auth_token").is_file():
+        return "from ~/.ray/auth_token"
+    return "none found"
+
+
+@contextlib.contextmanager
+def _stderr_held(*, drop_if: Callable[[BaseException], bool]) -> Iterator[None]:
+    """Ray's C++ client writes a warning to file descriptor 2 for each failed attempt to reach
+    a cluster (dozens when it refuses the token), past Python's logging: hold them in a file
+    and write them back, unless the block fails with an error `drop_if` accepts (one that
+    becomes a one-line UserError)."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr to hold
+        saved = -1
+    if saved < 0:
+        yield
+        return
+    keep = True
+    with tempfile.TemporaryFile() as buffer:
+        os.dup2(buffer.fileno(), 2)
+        try:
+            yield
+        except BaseException as e:
+            keep = not drop_if(e)
+            raise
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            buffer.seek(0)
+            data = buffer.read() if keep else b""
+            while data:
+                data = data[os.write(2, data) :]
 
 
 class _Worker:

@@ -7,6 +7,7 @@ stage never leaves a half-written output.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -224,6 +225,11 @@ def write_matrix(path: Path, matrix: np.ndarray, meta: dict[str, Any]) -> None:
         with open(tmp, "wb") as f:
             np.save(f, matrix)
     write_json(path.with_suffix(".json"), {**meta, "shape": list(matrix.shape)})
+
+
+def ids_hash(ids: list[str]) -> str:
+    """A digest of row ids in order: a matrix's sidecar names the rows it belongs to."""
+    return hashlib.sha256("\n".join(ids).encode()).hexdigest()
 
 
 def read_matrix(path: Path) -> tuple[np.ndarray, dict[str, Any]]:

@@ -1,7 +1,7 @@
 """Where every stage's outputs land under one output folder: each path named once, here.
 
-`dvc.yaml` mirrors this layout with the output folder set to the repository root; the
-runner, the report and the notebooks take their paths from it.
+`dvc.yaml` mirrors this layout with the output folder set to the repository root; the stage
+registry (`pipeline.stages`), the report and the notebooks take their paths from it.
 """
 
 from __future__ import annotations
@@ -72,12 +72,26 @@ class Layout:
         return self.root / "outputs" / "codes.parquet"
 
     @property
+    def theme_review(self) -> Path:
+        """The study's theme review decisions, checked and snapshot by the review stage."""
+        return self.root / "outputs" / "theme_review.json"
+
+    @property
     def metrics(self) -> Path:
         return self.root / "metrics"
 
     def metric(self, stage: str) -> Path:
         """A stage's metrics file (see `metric_file`)."""
         return metric_file(self.metrics, stage)
+
+    def path(self, key: str) -> Path:
+        """The path of an output named by its key: a property's name, or `<stage>_metrics`."""
+        if key.endswith("_metrics"):
+            return self.metric(key.removesuffix("_metrics"))
+        value = getattr(type(self), key, None)
+        if not isinstance(value, property):
+            raise KeyError(f"no output named '{key}' in the layout")
+        return getattr(self, key)
 
     @property
     def plots(self) -> Path:

@@ -18,7 +18,9 @@ from pipeline.layout import Layout
 from pipeline.report import figures
 from pipeline.report.compare import code_disagreements, reviewed_mapping, theme_code_table
 from pipeline.report.experiments import experiment_runs, kappa_by_experiment, load_experiments
-from pipeline.report.review import (
+from pipeline.report.tables import kappa_rows
+from pipeline.schemas import ASSIGNMENTS, SEGMENTS
+from pipeline.theme_review import (
     REVIEW_FILE,
     UNASSIGNED,
     Decision,
@@ -28,8 +30,6 @@ from pipeline.report.review import (
     load_review,
     save_review,
 )
-from pipeline.report.tables import kappa_rows
-from pipeline.schemas import ASSIGNMENTS, SEGMENTS
 from pipeline.vectors import unit_rows
 
 __all__ = [

@@ -43,7 +43,7 @@ def replacement_bounds(spans: list[dict]) -> list[tuple[int, int]]:
 
 def pseudonymised_offset(position: int, spans: list[dict], *, side: str = "start") -> int:
     """Map an offset in an original turn text to the pseudonymised one (the inverse of
-    pipeline.deid.pseudonymise.original_offset). A position inside a replaced span maps to the
+    `original_offset` above). A position inside a replaced span maps to the
     placeholder's start (side="start") or end (side="end")."""
     shift = 0
     for s in sorted(spans, key=lambda s: s["start"]):

@@ -98,7 +98,9 @@ SEGMENTS = Schema(
     unique=("segment_id",),
 )
 
-# One row per segment: its candidate theme (-1 = unassigned).
+UNASSIGNED = -1  # the theme id of a unit in no theme: its one definition
+
+# One row per segment: its candidate theme (UNASSIGNED = in none).
 ASSIGNMENTS = Schema(
     "assignments",
     (("segment_id", "str"), ("theme_id", "int64"), ("theme_label", "str")),

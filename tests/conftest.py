@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if TYPE_CHECKING:
+    from pipeline.config import Params
+    from pipeline.layout import Layout
+
 # Tests never touch the user's real pseudonym key (~/.config/theme-pipeline/deid.key).
 os.environ.setdefault("PIPELINE_DEID_KEY", "ZmFrZS10ZXN0LWtleS1mb3ItdGhlLXRlc3Qtc3VpdGU=")
 
-# The package pins the CPU kernels when imported: before any test loads numpy or torch, so that
-# embeddings a test caches under the repository's cache/ are the bits `dvc repro` computes.
+# The package sets the offline environment and pins the CPU kernels when imported: before any
+# test loads numpy or torch, so that embeddings a test caches under the repository's cache/ are
+# the bits `dvc repro` computes.
 import pipeline  # noqa: E402, F401
 
 TRANSCRIPTS = {
@@ -120,3 +123,30 @@ FAST = [
     "themes.keywords=ctfidf",
     "segment.min_words=3",
 ]
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> tuple[Path, Layout, Params]:
+    """(study, Layout, params): every stage run once over the tiny study with FAST params, shared
+    by the whole session. Tests read it; one that changes the study or the run's files in place
+    takes `tiny_run_copy`."""
+    from pipeline.config import load_params
+    from pipeline.runner import run_all
+
+    root = tmp_path_factory.mktemp("tiny_run")
+    study = make_study(root)
+    params = load_params(None, FAST)
+    return study, run_all(params, study=study, out=root / "out"), params
+
+
+@pytest.fixture
+def tiny_run_copy(tiny_run, tmp_path: Path) -> tuple[Path, Layout, Params]:
+    """A private copy of `tiny_run`'s study and outputs (copying is cheap; running is not)."""
+    import shutil
+
+    from pipeline.layout import Layout
+
+    study, lay, params = tiny_run
+    shutil.copytree(study, tmp_path / "study")
+    shutil.copytree(lay.root, tmp_path / "out")
+    return tmp_path / "study", Layout(tmp_path / "out"), params

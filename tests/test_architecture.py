@@ -1,6 +1,7 @@
 """The package's shape, checked from its source with `ast`: no import cycles, no stage importing
-another stage, files and functions of a readable size, and `dvc.yaml` deps that are exactly
-the modules each stage's command imports."""
+another stage, files and functions of a readable size, `dvc.yaml` as the stage registry declares
+it (commands, data deps, outputs, params) with module deps that are exactly the modules each
+stage's command imports, `params.yaml` stating the defaults, and the unassigned theme named."""
 
 from __future__ import annotations
 
@@ -10,10 +11,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline.config import Params
+from pipeline.layout import Layout
+from pipeline.stages import BY_NAME, STUDY
+from pipeline.stages import STAGES as REGISTRY
+
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "pipeline"
-STAGES = ("ingest", "deid", "segment", "embed", "themes", "coding", "agreement", "report")
-# Wiring above the stages: the CLI, the runner, what notebooks import (and its old name).
+STAGES = tuple(s.name for s in REGISTRY)
+# Wiring above the stages: the CLI, the runner, what notebooks import.
 WIRING = {"pipeline", "pipeline.__main__", "pipeline.runner", "pipeline.notebook"}
 MAX_FILE_LINES = 450
 MAX_FUNCTION_LINES = 80
@@ -145,6 +151,8 @@ def command_modules(command: str) -> set[str]:
             for c in ast.walk(fn)
             if isinstance(c, ast.Call) and isinstance(c.func, ast.Name) and c.func.id in functions
         ]
+    if command in BY_NAME:  # the registry imports the stage's package by name (`Stage.node`)
+        found.add(f"pipeline.{command}")
     return _closure(found) - {"pipeline", "pipeline.__main__"}
 
 
@@ -166,3 +174,77 @@ def test_dvc_deps_are_exactly_the_modules_the_stage_imports(stage):
     needed = command_modules(command)
     assert sorted(needed - declared) == [], f"{stage}: modules it imports but dvc.yaml does not list"
     assert sorted(declared - needed) == [], f"{stage}: modules dvc.yaml lists but it does not import"
+
+
+# ---- the registry and dvc.yaml ----
+REPO_LAYOUT = Layout(Path("."))
+NOT_DVC_OUTPUTS = {"key_store"}  # the encrypted pseudonym key: never a DVC output
+
+
+def dvc_paths(key: str) -> set[str]:
+    """The paths `dvc.yaml` lists for a registry key, relative to the repository."""
+    if key in NOT_DVC_OUTPUTS:
+        return set()
+    if key == "exports":
+        return {"exports/candidate_themes.qdc", "exports/study.qdpx"}
+    path = str(REPO_LAYOUT.path(key))
+    return {path, path.removesuffix(".npy") + ".json"} if key == "embeddings" else {path}
+
+
+def _listed(entries: list) -> set[str]:
+    return {next(iter(e)) if isinstance(e, dict) else e for e in entries}
+
+
+def test_dvc_yaml_has_the_registry_stages_in_order():
+    assert list(_dvc_stages()) == [s.name for s in REGISTRY]
+
+
+@pytest.mark.parametrize("stage", [s.name for s in REGISTRY])
+def test_dvc_yaml_runs_each_stage_as_the_registry_declares_it(stage):
+    spec, declared = _dvc_stages()[stage], BY_NAME[stage]
+    assert spec["cmd"] == " ".join(declared.command(study="${study}", root="."))
+    data = {d for d in spec.get("deps", []) if not d.startswith("pipeline/")}
+    wanted = set().union(*(dvc_paths(k) for k in declared.inputs if k != STUDY))
+    # the review stage runs on every `dvc repro` (always_changed), so it lists no study dep
+    if STUDY in declared.inputs and not spec.get("always_changed"):
+        wanted.add("${study}")
+    assert data == wanted
+    written = set().union(*(_listed(spec.get(kind, [])) for kind in ("outs", "metrics", "plots")))
+    assert written == set().union(*(dvc_paths(k) for k in declared.outputs))
+    assert spec.get("params", []) == list(declared.params)
+
+
+def test_params_yaml_states_the_defaults():
+    """Defaults live in pipeline/config.py; params.yaml says the same, key for key."""
+    stated = Params.model_validate(yaml.safe_load((REPO / "params.yaml").read_text()))
+    assert stated.model_dump() == Params().model_dump()
+    assert set(yaml.safe_load((REPO / "params.yaml").read_text())) == set(Params().model_dump())
+
+
+def _is_minus_one(node: ast.AST) -> bool:
+    return (
+        isinstance(node, ast.UnaryOp)
+        and isinstance(node.op, ast.USub)
+        and isinstance(node.operand, ast.Constant)
+        and node.operand.value == 1
+    )
+
+
+def test_the_unassigned_theme_is_named_not_written_as_minus_one():
+    """`pipeline.schemas.UNASSIGNED` is the one place -1 stands for "in no theme": no comparison
+    with -1 anywhere in the package, and no -1 at all where themes are handled."""
+    themed = ("pipeline.themes", "pipeline.report", "pipeline.comparison", "pipeline.theme_review")
+    found = []
+    for name, path in MODULES.items():
+        tree = ast.parse(path.read_text())
+        # an index or a slice bound (`words[-1]`, `xs[:-1]`) is a position, not a theme
+        positions = {id(n) for s in ast.walk(tree) if isinstance(s, ast.Subscript) for n in ast.walk(s.slice)}
+        for node in ast.walk(tree):
+            if id(node) in positions:
+                continue
+            operands = [node.left, *node.comparators] if isinstance(node, ast.Compare) else []
+            compared = any(map(_is_minus_one, operands))
+            literal = name.startswith(themed) and _is_minus_one(node)
+            if compared or literal:
+                found.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert not found, "a literal -1 for the unassigned theme:\n" + "\n".join(found)

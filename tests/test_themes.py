@@ -30,13 +30,16 @@ WORDS = [
 SPACY = ThemesParams().spacy_model
 
 
-def _blobs(seed=0, per=30, k=4, spread=0.05):
+def _blobs(seed=0, per=30, k=4, spread=0.05, sizes=None):
+    """`k` separated groups of `per` units (or of `sizes`), each with its own words."""
+    sizes = [per] * k if sizes is None else list(sizes)
     rng = np.random.default_rng(seed)
-    centres = np.eye(16)[:k]
-    x = np.vstack([c + spread * rng.standard_normal((per, 16)) for c in centres])
+    centres = np.eye(16)[: len(sizes)]
+    x = np.vstack([c + spread * rng.standard_normal((n, 16)) for c, n in zip(centres, sizes, strict=True)])
     x /= np.linalg.norm(x, axis=1, keepdims=True)
-    texts = [f"{WORDS[i // per]} item{i % 7}" for i in range(k * per)]
-    return texts, x, np.repeat(np.arange(k), per)
+    truth = np.repeat(np.arange(len(sizes)), sizes)
+    texts = [f"{WORDS[t]} item{i % 7}" for i, t in enumerate(truth)]
+    return texts, x, truth
 
 
 # Fast: PCA (no numba compilation), c-TF-IDF keywords (no model), and a small corpus floor
@@ -54,16 +57,22 @@ FAST = ThemesParams(
 
 
 def test_silhouette_picks_the_number_of_separated_groups_and_is_seeded():
-    texts, x, truth = _blobs()
+    texts, x, truth = _blobs(sizes=(25, 20, 40, 30))
     a = discover_themes(texts, x, options=FAST, seed=1)
     b = discover_themes(texts, x, options=FAST, seed=1)
     assert (a.topics == b.topics).all()
     assert adjusted_rand_score(truth, a.topics) == pytest.approx(1.0)
     assert a.k_scores and max(a.k_scores, key=a.k_scores.get) == 4
     assert "silhouette" in a.mode
-    assert all(kw for kw in a.keywords.values())
-    # Theme 0 is the largest; labels come from keywords.
-    assert set(a.labels) == set(a.keywords)
+    # Themes are numbered by size, theme 0 the largest.
+    assert [int((a.topics == t).sum()) for t in range(4)] == [40, 30, 25, 20]
+    # Each theme's keywords and its label are its own units' words; labels are unique.
+    assert set(a.labels) == set(a.keywords) == {0, 1, 2, 3}
+    for t in range(4):
+        own = set(WORDS[np.bincount(truth[a.topics == t]).argmax()].split())
+        assert a.keywords[t] and all(set(kw.split()) <= own for kw in a.keywords[t])
+        assert set(a.labels[t].lower().split()) <= own
+    assert len(set(a.labels.values())) == 4
 
 
 def test_fixed_number_of_themes():

@@ -1,18 +1,7 @@
-"""Agreement figures between two coders (or a coder and the machine) over the same units.
-
-Per code, two coders' binary decisions are compared with Cohen's kappa, Krippendorff's alpha
-(nominal), Gwet's AC1, percent agreement and, taking the first as reference,
-precision/recall/F1/support. Undefined figures are reported as null with the reason, never as
-a crash or a made-up number.
-
-Beyond pairs:
-- `humans_alpha`: Krippendorff's alpha per code over ALL human coders at once, with missing
-  data (a coder who did not code a transcript has no value for its units, not a "no").
-- 95% intervals by bootstrap, resampling whole transcripts (segments of one interview are
-  not independent), for per-code and macro kappa.
-- flags: kappa >= 0.8 "reliable", >= 0.6 "tentative", else "unreliable"; alpha >= 0.8
-  "reliable", >= 0.667 "tentative", else "unreliable" (Krippendorff's and the usual
-  kappa conventions); null figures get flag null.
+"""Agreement figures between two coders (or a coder and the machine) over the same units: per
+code Cohen's kappa, Krippendorff's alpha, Gwet's AC1, percent agreement, precision/recall/F1;
+alpha over all human coders; bootstrap intervals over transcripts; reliability flags.
+Definitions: README, section "Agreement with human coding" (Figures).
 """
 
 from __future__ import annotations

@@ -13,12 +13,11 @@ import pandas as pd
 from pipeline.agreement.metrics import add_intervals, compare_coders, humans_alpha, indicator_matrix
 from pipeline.agreement.themes_vs_codes import partition_agreement, theme_code_confusion
 from pipeline.codebook import Codebook
-from pipeline.codings import human_segment_codes, primary_codes, spans_reaching_no_segment
+from pipeline.codings import human_segment_codes, primary_codes, reference_coder, spans_reaching_no_segment
 from pipeline.comparison import human_ceiling_per_code, theme_code_mapping
 from pipeline.config import Params
 from pipeline.errors import UserError
-from pipeline.io import read_csv, read_table, write_json
-from pipeline.schemas import ASSIGNMENTS, CODES, SEGMENTS
+from pipeline.io import read_csv, write_json
 
 NO_CODE = "(no code)"
 
@@ -44,7 +43,7 @@ def agreement_report(
     coders = sorted(gold["coder"].unique())
     if not coders:
         raise UserError("no human codings to compare with")
-    reference = coders[0]
+    reference = reference_coder(gold)
     ref = gold[gold["coder"] == reference]
     group_arr = np.array(groups if groups is not None else ids)
     report: dict = {"reference_coder": reference, "coders": coders, "units": len(ids)}
@@ -151,19 +150,18 @@ def per_code_plot(report: dict) -> list[dict]:
 def run(
     params: Params,
     *,
-    segments_path: Path,
-    themes_path: Path,
-    codes_path: Path,
-    codings: pd.DataFrame,
+    segments: pd.DataFrame,
+    assignments: pd.DataFrame,
+    codes: pd.DataFrame,
     codebook: Codebook | None,
-    out: Path,
-    plot: Path | None = None,
-    confusion: Path | None = None,
-    input_report: dict | None = None,
+    codings: pd.DataFrame,
+    ingest_metrics: dict | None = None,
 ) -> dict:
-    segments = read_table(segments_path, SEGMENTS)
-    themes = read_table(themes_path, ASSIGNMENTS)
-    codes = read_table(codes_path, CODES).rename(columns={"segment_id": "id"})
+    """The stage's node (see `pipeline.stages`): the agreement report, and the rows of its two
+    plots. `ingest_metrics`: their codings import report is repeated under `input`."""
+    themes = assignments
+    codes = codes.rename(columns={"segment_id": "id"})
+    input_report = (ingest_metrics or {}).get("codings")  # what ingest did with the codings
     confusion_rows: list[dict] = []
     if codings.empty or codebook is None:
         report: dict = {"status": "no human codings or codebook in the study; nothing to compare"}
@@ -187,8 +185,8 @@ def run(
             cover_min=opts.cover_min,
         )
         report["min_overlap"] = opts.min_overlap
-        ref = gold[gold["coder"] == report["reference_coder"]].drop_duplicates("id")
-        labelled = themes.merge(ref[["id", "code"]], left_on="segment_id", right_on="id", how="left")
+        ref = primary_codes(gold[gold["coder"] == report["reference_coder"]])
+        labelled = themes.merge(ref, left_on="segment_id", right_on="id", how="left")
         labelled["code"] = labelled["code"].fillna(NO_CODE)
         confusion_rows = theme_code_confusion(labelled["theme_id"].tolist(), labelled["code"].tolist())
     if input_report is not None:
@@ -198,12 +196,11 @@ def run(
         report.setdefault("input", {})["spans_reaching_no_segment"] = spans_reaching_no_segment(
             segments, codings
         )
-    write_json(out, report)
-    if plot is not None:
-        write_json(plot, per_code_plot(report))
-    if confusion is not None:
-        write_json(confusion, confusion_rows)
-    return report
+    return {
+        "agreement_metrics": report,
+        "agreement_plot": per_code_plot(report),
+        "confusion_plot": confusion_rows,
+    }
 
 
 def run_csv(*, gold_path: Path, pred_path: Path, out: Path, n_boot: int = 0, seed: int = 0) -> dict:

@@ -1,29 +1,7 @@
-"""Few-shot coding: a codebook applied by a model learned from human-coded units.
-
-**Few-shot** (human-coded units available). Trained on the human units plus the codebook's
-views as extra labelled rows, on the frozen sentence embeddings and TF-IDF word uni/bigrams
-(C = `coding.C`). Two shapes of training data:
-- single-label (at most 10% of the coded training units carry more than one code): one
-  multinomial logistic regression on [embedding | word TF-IDF | character TF-IDF], classes
-  weighted by inverse frequency (a unit with k codes gives k rows), "(none)" being a class
-  of its own when some training units have no code; a segment gets the most probable class,
-  and no code when that is "(none)".
-- multi-label: per code, a linear support-vector machine on explicit features of an RBF kernel
-  over the embeddings (Nystroem's approximation, at most `NYSTROEM_COMPONENTS` of them) beside
-  the TF-IDF (the sum of the two kernels, without the n x n kernel matrix: memory and time
-  grow linearly with the coded units); each code's decision threshold is calibrated on out-of-fold
-  decisions over the training units, folds grouped by transcript (the threshold maximising
-  Cohen's kappa; the SVM's own boundary when a code has too few positives). "No code
-  applies" when no code reaches its threshold. At most `coding.max_codes` codes per segment,
-  the furthest past their thresholds first.
-Evidence: the most similar training unit with that code (its id, never its text).
-
-**Interview context** (pipeline only; the CSV contract codes each row on its own). Human
-coders code passages, and read them as answers to a question. With `coding.context: turn` a
-segment is represented together with its whole turn (see `pipeline.context.with_turn_context`); with
-`turn+question` (default) also with the interviewer turn the answer follows (see
-`pipeline.context.preceding_questions`): on the demo study the question lifts few-shot macro kappa against
-coder A from 0.54 to 0.60. Zero-shot uses the turn only (a question is not evidence of a code).
+"""Few-shot coding: a codebook applied by a model learned from human-coded units (per-code linear
+SVMs on multi-label data, one logistic regression on single-label data), each segment read with
+its turn and question. Method: README, section "Agreement with human coding" (How the machine
+codes).
 """
 
 from __future__ import annotations
@@ -45,13 +23,13 @@ NONE = "(none)"
 
 MAX_TFIDF_FEATURES = 20000  # bounds the few-shot model's size and fitting time
 CALIBRATION_FOLDS = 5  # multi-label few-shot: out-of-fold decisions for the thresholds
-# multi-label few-shot: TF-IDF kernel beside the embedding kernel (demo: 1, 2, 4 within 0.01)
+# multi-label few-shot: weight of the TF-IDF kernel beside the embedding kernel (1, 2, 4 score alike)
 TFIDF_WEIGHT = 2.0
-# multi-label few-shot: features approximating the RBF kernel (demo: 1,000 gave +0.007 kappa in 2.3x the time)
+# multi-label few-shot: features approximating the RBF kernel (more gain little for far more time)
 NYSTROEM_COMPONENTS = 300
 SINGLE_LABEL_SHARE = 0.1  # at most this share of coded training units with 2+ codes: single-label
 EVIDENCE_BLOCK = 1 << 22  # similarities held at once while finding each code's nearest coded unit
-PREDICT_ROWS = 20000  # units coded at once (a cross-fitting fold of the demo is ~60)
+PREDICT_ROWS = 20000  # units coded at once (a cross-fitting fold is usually far fewer)
 
 
 @dataclass
@@ -61,14 +39,12 @@ class FewShotCoder:
     `fit` takes unit texts, their embeddings and, per unit, the set of codes a human gave
     (an empty set = the human coded the unit and found no code applies).
 
-    Two models, by the shape of the training data (see the module docstring):
+    Two models, by the shape of the training data (README, "How the machine codes"):
     - single-label: a multinomial logistic regression on [embedding | TF-IDF];
     - multi-label: per code, a linear support-vector machine on [Nystroem features of an RBF
       kernel on the embeddings | sqrt(`TFIDF_WEIGHT`) x TF-IDF], which approximates a
-      support-vector machine on the sum of the two kernels. The kernel machine beat per-code
-      logistic regression on the demo (0.64 vs 0.58 kappa at the best threshold per code) but
-      held n_train^2 floats (10,000 training units: 800 MB); these features hold
-      n_train x `NYSTROEM_COMPONENTS`.
+      support-vector machine on the sum of the two kernels. The kernel machine itself held
+      n_train^2 floats; these features hold n_train x `NYSTROEM_COMPONENTS`.
     """
 
     codes: list[str]
@@ -79,9 +55,8 @@ class FewShotCoder:
 
     def _tfidf(self, texts: list[str], *, fit: bool = False):
         """TF-IDF of word uni/bigrams; for single-label data also of character 2-5-grams within
-        words (robust to the misspellings of short free-text answers: serdif-usability top-code
-        kappa +0.01; on the demo's long multi-label passages they cost 0.02), each block
-        unit-normalised."""
+        words (robust to the misspellings of short free-text answers; on long multi-label
+        passages they cost agreement), each block unit-normalised."""
         if not self.tfidf:
             return None
         from scipy.sparse import hstack
@@ -157,8 +132,7 @@ class FewShotCoder:
             y = np.array([c for s in all_labels for c in (sorted(s) or [NONE])])
             if len(set(y)) < 2:
                 raise UserError("few-shot coding needs training units with at least two different codes")
-            # classes weighted by their inverse frequency: rare codes are not drowned by common
-            # ones (serdif-usability top-code kappa +0.01)
+            # classes weighted by their inverse frequency: rare codes are not drowned by common ones
             self.model_ = LogisticRegression(
                 C=self.C, max_iter=3000, class_weight="balanced", random_state=self.seed
             ).fit(X[rows], y)
@@ -186,8 +160,8 @@ class FewShotCoder:
         than 3 positives or negatives among them, or missing from a fold's training rows.
 
         5 folds, grouped by transcript when there are 3 or more: models trained on 4/5 of the
-        units score like the final model (with 3 folds the thresholds came out too low: demo
-        kappa 0.60 vs 0.62). The folds are shared by all codes, so each fold's rows are taken once."""
+        units score like the final model (with 3 folds the thresholds came out too low). The folds
+        are shared by all codes, so each fold's rows are taken once."""
         from sklearn.model_selection import GroupKFold, KFold
 
         human, extra = np.arange(n_human), np.arange(n_human, X.shape[0])
@@ -267,8 +241,8 @@ class FewShotCoder:
 
 
 def _binary_model(C: float, seed: int):
-    """One code's linear support-vector machine (squared hinge loss: on the demo as good as the
-    plain hinge and 50 times faster to fit on these features)."""
+    """One code's linear support-vector machine (squared hinge loss: as good as the plain hinge
+    and far faster to fit on these features)."""
     from sklearn.svm import LinearSVC
 
     return LinearSVC(C=C, random_state=seed)

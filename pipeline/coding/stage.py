@@ -1,16 +1,7 @@
-"""Code stage: apply a codebook deductively to segments, multi-label, with a score and evidence
-(zero-shot, `pipeline.coding.zero_shot`, or few-shot, `pipeline.coding.few_shot`; `score` in
-[0, 1] is comparable within a method, not across); and the CLI's CSV contract.
-
-**Honest agreement in the pipeline** (`run`): the `code` stage learns from the study's own
-human codings by CROSS-FITTING over transcripts: transcripts are split into `coding.folds`
-groups (one transcript each when there are no more transcripts than that: on the demo,
-leave-one-transcript-out scores 0.637 against 0.613 for 5 folds, mean of 3 fold seeds, as
-each model learns from 20 transcripts rather than 17); each group's segments are coded by
-a model trained on the other groups only, so every reported machine code comes from a
-model that never saw that transcript. Transcripts with no human codings are coded by a
-model trained on all coded transcripts. With `coding.method: auto` the stage is few-shot
-when a coder coded at least two transcripts.
+"""Code stage: apply a codebook deductively to segments, multi-label, with a score and evidence:
+few-shot cross-fitted over transcripts (`pipeline.coding.cross_fit`) when the study has human
+codings, else zero-shot; and the CLI's CSV contract. Method: README, section "Agreement with
+human coding" (How the machine codes).
 """
 
 from __future__ import annotations
@@ -25,14 +16,14 @@ from pipeline.coding.cross_fit import cross_fit
 from pipeline.coding.few_shot import fit_few_shot
 from pipeline.coding.inference import predict_on
 from pipeline.coding.zero_shot import zero_shot
-from pipeline.codings import human_segment_codes
+from pipeline.codings import human_segment_codes, reference_coder
 from pipeline.config import Params
 from pipeline.context import preceding_questions, question_vectors, turn_means
-from pipeline.encoder import embed_with, read_embeddings
+from pipeline.encoder import embed_with
 from pipeline.errors import UserError
 from pipeline.formats.readers import read_codebook
-from pipeline.io import read_csv, read_table, write_csv, write_json, write_table
-from pipeline.schemas import CODES, DEID_TURNS, SEGMENTS
+from pipeline.io import read_csv, write_csv
+from pipeline.schemas import CODES
 
 
 def _embedder(params: Params, progress: bool) -> Embed:
@@ -42,9 +33,11 @@ def _embedder(params: Params, progress: bool) -> Embed:
     return embed
 
 
-def _questions(segments: pd.DataFrame, turns_path: Path, embed: Embed) -> tuple[list[str], np.ndarray] | None:
+def _questions(
+    segments: pd.DataFrame, turns: pd.DataFrame, embed: Embed
+) -> tuple[list[str], np.ndarray] | None:
     """Each segment's preceding question and its embedding; None when there is none at all."""
-    texts = preceding_questions(segments, read_table(turns_path, DEID_TURNS))
+    texts = preceding_questions(segments, turns)
     vectors = question_vectors(texts, embed)
     return None if vectors is None else (texts, vectors)
 
@@ -68,19 +61,16 @@ def segment_labels(segments: pd.DataFrame, codings: pd.DataFrame, *, min_overlap
 def run(
     params: Params,
     *,
-    segments_path: Path,
-    embeddings_path: Path,
+    segments: pd.DataFrame,
+    embeddings: tuple[np.ndarray, dict],
     codebook: Codebook | None,
-    out: Path,
-    codings: pd.DataFrame | None = None,
-    turns_path: Path | None = None,
-    metrics: Path | None = None,
+    codings: pd.DataFrame,
+    deid_turns: pd.DataFrame | None = None,
     progress: bool = False,
 ) -> dict:
-    """`turns_path`: the pseudonymised turns, for `coding.context: turn+question`;
-    `metrics`: where to write how the segments were coded (method, context, counts)."""
-    segments = read_table(segments_path, SEGMENTS)
-    embeddings, _ = read_embeddings(embeddings_path, segments["segment_id"].tolist())
+    """The stage's node (see `pipeline.stages`). `deid_turns`: the pseudonymised turns, for
+    `coding.context: turn+question`; `coding_metrics`: how the segments were coded."""
+    embeddings = embeddings[0]
     opts = params.coding
     info: dict = {}
     if codebook is None:
@@ -89,7 +79,7 @@ def run(
     else:
         embed = _embedder(params, progress)
         has_codings = codings is not None and not codings.empty
-        coder = opts.train_coder or (sorted(codings["coder"].unique())[0] if has_codings else None)
+        coder = opts.train_coder or reference_coder(codings)
         # auto: few-shot needs the training coder on at least two transcripts to cross-fit, and
         # two codes to tell apart
         mine = codings[codings["coder"] == coder] if has_codings else None
@@ -102,8 +92,8 @@ def run(
                 raise UserError(f"params coding.train_coder: no codings by coder '{coder}'")
             labels = segment_labels(segments, codings, min_overlap=params.agreement.min_overlap, coder=coder)
             questions = None
-            if opts.context == "turn+question" and turns_path is not None:
-                questions = _questions(segments, turns_path, embed)
+            if opts.context == "turn+question" and deid_turns is not None:
+                questions = _questions(segments, deid_turns, embed)
             options, note = opts, None
             if opts.context == "turn+question" and questions is None:  # say so, code with the turn
                 options = opts.model_copy(update={"context": "turn"})
@@ -133,10 +123,7 @@ def run(
             )
             info = {"method": "zero_shot", "context": context}
     figures = {**info, "codes": int(len(codes)), "segments_coded": int(codes["segment_id"].nunique())}
-    write_table(out, codes, CODES)
-    if metrics is not None:
-        write_json(metrics, figures)
-    return figures
+    return {"codes": codes, "coding_metrics": figures}
 
 
 def read_training(path: Path, codebook: Codebook) -> tuple[list[str], list[str], list[set[str]]]:

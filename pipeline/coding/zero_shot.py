@@ -1,25 +1,7 @@
-"""Zero-shot coding: a codebook applied with no human codings to learn from.
-
-Each leaf code is a prototype: the mean of the unit-normalised embeddings of its views -- the
-name, "name: definition", the definition, the inclusion criteria and each example quote.
-
-**Which code** (a score comparable across codes for one unit). A unit's score for a code is the
-cosine similarity between the unit and the prototype, both taken relative to the mean of the
-units being coded (centred: what every unit of the corpus shares says nothing of a code), then
-averaged with the same scores of the unit's `NEIGHBOURS` nearest units (a short answer is noisy
-evidence; its neighbours' consensus less so), once more after each prototype has moved half way
-towards the mean of the units that chose it (`refine`). The top code is the one with the best
-score. On real data this ranked codes better than the nearest "name: definition" or "name"
-(README, "Agreement with human coding"); per-code z-scores, used before to rank, reordered
-codes by how spread their scores are and lost to the plain nearest prototype.
-
-**Whether it applies** (calibrated thresholds). Per code, the scores over the units being coded
-are standardised: z = (score - mean_code) / sd_code. A unit gets its top code when that code's
-z reaches `coding.min_z`, and further codes (at most `coding.max_codes` in all) whose z also
-reaches `min_z` and whose score is within `coding.margin` of the top code's. "No code applies"
-when the top code's z is under `min_z`. The reported score is the comparable score mapped
-to [0, 1], so a unit's codes sort as they were ranked. Evidence: the codebook view (e.g.
-"example 2") nearest to the unit.
+"""Zero-shot coding: a codebook applied with no human codings to learn from. Each code is a
+prototype of its views; a unit's codes come from centred, neighbour-smoothed similarities and
+per-code calibrated thresholds. Method: README, section "Agreement with human coding" (How the
+machine codes).
 """
 
 from __future__ import annotations
@@ -51,9 +33,9 @@ def calibrated_scores(raw: np.ndarray) -> np.ndarray:
 def code_scores(
     emb: np.ndarray, protos: np.ndarray, *, refine: bool = True, exact_below: int | None = None
 ) -> np.ndarray:
-    """Units x codes scores comparable across codes for one unit (module docstring). From
-    `exact_below` units on, the nearest units are searched within k-means buckets (approximate,
-    linear time: `pipeline.vectors.nearest_neighbours`)."""
+    """Units x codes scores comparable across codes for one unit (centred, smoothed, refined).
+    From `exact_below` units on, the nearest units are searched within k-means buckets
+    (approximate, linear time: `pipeline.vectors.nearest_neighbours`)."""
     if len(emb) >= MIN_UNITS:  # centred on the units' mean; too few units: as they are
         mean = emb.mean(axis=0)
         emb, protos = unit_rows(emb - mean), unit_rows(protos - mean)
@@ -87,7 +69,7 @@ def zero_shot(
     options: CodingParams,
     context: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Long table segment_id, code, score, evidence (see the module docstring for the rule).
+    """Long table segment_id, code, score, evidence (README, "How the machine codes": the rule).
 
     `context`: per unit, an embedding of its surroundings (its turn), averaged in.
     """

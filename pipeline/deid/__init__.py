@@ -3,7 +3,7 @@ by the leak gate; the key kept apart. Nothing downstream of this stage reads raw
 
 from pipeline.deid.evaluate import score
 from pipeline.deid.gate import Leak, deidentify_corpus, find_leaks
-from pipeline.deid.scrub import scrub_codebook, write_scrubbed_codebook
+from pipeline.deid.scrub import scrub_codebook, scrubbed_codebook
 from pipeline.deid.stage import reidentify, restore, run, run_jsonl
 
 __all__ = [
@@ -16,5 +16,5 @@ __all__ = [
     "run_jsonl",
     "score",
     "scrub_codebook",
-    "write_scrubbed_codebook",
+    "scrubbed_codebook",
 ]

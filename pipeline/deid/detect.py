@@ -23,7 +23,7 @@ from pipeline.deid.register import Register, read_allow, read_register, register
 from pipeline.deid.rules import TITLES, rule_spans
 from pipeline.deid.spans import Span, merge_overlaps
 from pipeline.deid.terms import TermMatcher
-from pipeline.engine import batched, forked_map
+from pipeline.engine import batched, map_batches
 from pipeline.errors import UserError
 
 _NER_LABELS = {
@@ -46,6 +46,7 @@ _GENERIC_SPEAKER = re.compile(
 _TITLES = {t.casefold() for t in TITLES}
 _ORG_HEAD = re.compile(rf"\s+(?:{ORG_HEADS})$")
 PROPAGATED_LABELS = ("PERSON", "ORG", "PLACE", "SERVICE")
+FIRST_PASS_BATCH = 256  # texts per worker batch with `engine: ray` (a multiple of spaCy's 64)
 
 
 def names_from_speakers(speakers: Iterable[str]) -> tuple[str, ...]:
@@ -99,7 +100,10 @@ Region = tuple[int, int]
 
 
 class Detector:
-    """All recognizers together. `detect_many` runs both passes over a corpus."""
+    """All recognizers together, complete once built (`load_detector` builds one for a spaCy
+    model). `detect_many` runs both passes over a corpus; the first passes run where `engine`
+    says (`pipeline.engine.map_batches`): with `ray`, on actors that each load the detector
+    again from `spec`."""
 
     def __init__(
         self,
@@ -109,16 +113,19 @@ class Detector:
         register: Register | None = None,
         known_names: Iterable[str] = (),
         allow: frozenset[str] = frozenset(),
+        engine: str = "local",
+        spec: DetectorSpec | None = None,
     ):
+        if engine != "local" and spec is None:
+            raise ValueError(f"engine {engine!r} loads the detector in each worker: it needs a spec")
         self.nlp = nlp
         self.entity_labels = frozenset(entity_labels)
         self.register = register or Register()
         self._register_re = register_pattern(self.register) if self.register.entries else None
         self._names = TermMatcher(known_names)
         self.allow = allow
-        self.spec: DetectorSpec | None = None  # how to load this detector again (in a worker)
-        # first passes elsewhere (a Ray actor pool: see the deid stage); None: in this process
-        self.first_pass_map: Callable[[list[str], list[list[Region] | None]], list[list[Span]]] | None = None
+        self.engine = engine
+        self.spec = spec  # how to load this detector again (in a worker)
 
     def first_pass(self, text: str, scan: str, ner: list[Span]) -> list[Span]:
         """Every recognizer over one text; `scan` is the text as capitalisation-based
@@ -137,29 +144,37 @@ class Detector:
         spans = rule_spans(text) + register_spans(text, self.register, self._register_re)
         return self._allowed_removed(text, merge_overlaps(spans, text))
 
-    def first_passes(
+    def map_first_passes(
         self, texts: list[str], *, regions: list[list[Region] | None] | None = None, progress: bool = False
     ) -> list[list[Span]]:
         """The map step: every recognizer over each text on its own. `regions[i]`, when given,
-        limits spaCy to those stretches of text i (the sentences a replacement changed). A
-        large corpus is read by every core (`pipeline.engine.forked_map`), in batches."""
-        from tqdm import tqdm
-
+        limits spaCy to those stretches of text i (the sentences a replacement changed). With
+        `engine: ray` the texts go to the actors in batches; locally, a large corpus is read by
+        forked copies of this process, in batches, and a small one here."""
         regions = regions or [None] * len(texts)
+        items = list(zip(texts, regions, strict=True))
+        if self.engine != "local":
+            assert self.spec is not None  # checked when built
+            batches = batched(items, FIRST_PASS_BATCH)
+            return map_batches(batches, self.spec, engine=self.engine, progress=progress)
         stretches = [[(0, len(t))] if r is None else r for t, r in zip(texts, regions, strict=True)]
         processes = ner_processes(sum(hi - lo for r in stretches for lo, hi in r))
         if processes > 1:
-            batches = batched(list(zip(texts, regions, strict=True)), _batch_size(len(texts), processes))
-            here = lambda batch: self._read([t for t, _ in batch], [r for _, r in batch])  # noqa: E731
-            done = forked_map(here, batches, processes)
-            bar = tqdm(done, total=len(batches), disable=not progress, desc="de-identifying", unit="batch")
-            return [spans for batch in bar for spans in batch]
+            batches = batched(items, _batch_size(len(texts), processes))
+            # set up here, once: each forked copy inherits the loaded model
+            return map_batches(
+                batches, lambda: self.read_batch, engine="local", forked=True, progress=progress
+            )
         return self._read(texts, regions, progress=progress)
+
+    def read_batch(self, batch: list[tuple[str, list[Region] | None]]) -> list[list[Span]]:
+        """The first passes over one batch of (text, regions) items, in this process."""
+        return self._read([t for t, _ in batch], [r for _, r in batch])
 
     def _read(
         self, texts: list[str], regions: list[list[Region] | None], *, progress: bool = False
     ) -> list[list[Span]]:
-        """`first_passes` in this process."""
+        """`map_first_passes` in this process."""
         from tqdm import tqdm
 
         scans = [_caps_normalised(t) if _mostly_upper(t) else t for t in texts]
@@ -180,14 +195,6 @@ class Detector:
         ):
             ner[i] += [replace(s, start=s.start + lo, end=s.end + lo) for s in spans]
         return [self.first_pass(*args) for args in zip(texts, scans, ner, strict=True)]
-
-    def map_first_passes(
-        self, texts: list[str], *, regions: list[list[Region] | None] | None = None, progress: bool = False
-    ) -> list[list[Span]]:
-        """`first_passes`, here or wherever `first_pass_map` sends them."""
-        if self.first_pass_map is None:
-            return self.first_passes(texts, regions=regions, progress=progress)
-        return self.first_pass_map(texts, regions or [None] * len(texts))
 
     def finish(self, text: str, first: list[Span], propagation: Propagation) -> list[Span]:
         """The second map step: a text's own spans, the study's names propagated into it,
@@ -319,8 +326,7 @@ class DetectorSpec:
         )
 
     def __call__(self) -> Callable[[list], list[list[Span]]]:
-        detector = self.load()
-        return lambda batch: detector._read([t for t, _ in batch], [r for _, r in batch])  # one process each
+        return self.load().read_batch  # in the worker's own process
 
 
 def load_detector(
@@ -330,7 +336,10 @@ def load_detector(
     register: Register | None = None,
     known_names: Iterable[str] = (),
     allow: frozenset[str] = frozenset(),
+    engine: str = "local",
 ) -> Detector:
+    """A complete detector on the installed spaCy pipeline `spacy_model`, its first passes run
+    by `engine` (`pipeline.engine`)."""
     import spacy
 
     try:
@@ -341,19 +350,29 @@ def load_detector(
         nlp.select_pipes(enable=[name for name in nlp.pipe_names if name in keep])
     except OSError as e:
         raise UserError(f"params deid.spacy_model: spaCy pipeline '{spacy_model}' is not installed") from e
-    known_names = tuple(known_names)
-    detector = Detector(
-        nlp, entity_labels=entity_labels, register=register, known_names=known_names, allow=allow
+    spec = DetectorSpec(spacy_model, tuple(entity_labels), register or Register(), tuple(known_names), allow)
+    return Detector(
+        nlp,
+        entity_labels=spec.entity_labels,
+        register=spec.register,
+        known_names=spec.known_names,
+        allow=allow,
+        engine=engine,
+        spec=spec,
     )
-    detector.spec = DetectorSpec(spacy_model, tuple(entity_labels), detector.register, known_names, allow)
-    return detector
 
 
 def study_detector(
-    params: DeidParams, *, study: Path | None, register: Path | None, allow: Path | None, speakers: list[str]
+    params: DeidParams,
+    *,
+    study: Path | None,
+    register: Path | None,
+    allow: Path | None,
+    speakers: list[str],
+    engine: str = "local",
 ) -> tuple[Detector, Register]:
     """The detector and register for a study (its register.yaml and allow.yaml when present,
-    unless given) or for the files given."""
+    unless given) or for the files given; its first passes run by `engine`."""
     if study is not None:
         register = register or (study / "register.yaml" if (study / "register.yaml").exists() else None)
         allow = allow or (study / "allow.yaml" if (study / "allow.yaml").exists() else None)
@@ -364,5 +383,6 @@ def study_detector(
         register=reg,
         known_names=names_from_speakers(speakers),
         allow=read_allow(allow) if allow else frozenset(),
+        engine=engine,
     )
     return detector, reg

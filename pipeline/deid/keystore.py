@@ -49,10 +49,13 @@ def load_key(key_file: Path, *, create: bool) -> bytes:
     return key
 
 
+def encrypt_store(payload: dict, *, key: bytes) -> bytes:
+    return _fernet(key).encrypt(json.dumps(payload, ensure_ascii=False).encode("utf-8"))
+
+
 def write_store(path: Path, payload: dict, *, key: bytes) -> None:
-    token = _fernet(key).encrypt(json.dumps(payload, ensure_ascii=False).encode("utf-8"))
     with atomic_path(path) as tmp:
-        tmp.write_bytes(token)
+        tmp.write_bytes(encrypt_store(payload, key=key))
         os.chmod(tmp, 0o600)
 
 

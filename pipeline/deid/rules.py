@@ -1,6 +1,6 @@
 """Rule recognizers for identifiers that follow a pattern: UK phone numbers (written or
 spoken), NHS and National Insurance numbers, postcodes, emails, URLs, social handles,
-dates, ages, titled names and street addresses.
+dates (numeric day/month ones read by their context), ages, titled names and street addresses.
 
 Each recognizer returns `Span`s with offsets into the text it was given.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+import pipeline.deid.lexicon as lex
 from pipeline.deid.spans import Span
 
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -83,6 +84,16 @@ _DATE = re.compile(
 )
 # "May" is a month only after a word that takes a date.
 _MAY = re.compile(r"\b(?i:in|of|on|since|until|till|by|from|last|next|early|late|mid)\s+(May)\b")
+# Day and month without a year ("8/28", "28/8"); scores, doses and fractions share the form,
+# so `numeric_dates` reads the words around it. Not inside a longer number, path or date.
+_DAY_MONTH = re.compile(r"(?<![\w/.:])(\d{1,2})/(\d{1,2})(?![\w/]|[.,]\d)")
+_DAYS_IN_MONTH = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+# A clause ends at ! ? ; a line break, or a full stop after a word, a figure or a bracket ("low.
+# 3/22"), not after an abbreviation's letter or two ("p. 3/22").
+_CLAUSE_START = re.compile(r"[!?;\n]|(?:(?<=[^\W\d_]{3})|(?<=[\d)]))\.\s+(?=[A-Z(\d]|$)")
+_WORD = re.compile(r"[a-z][\w./'-]*|\d[\d/.:]*")
+# A range or a mixed number before the unit: "1/2-1 tab", "1/2 to 1 tab", "1 1/2 hours".
+_RANGE_TAIL = re.compile(r"\s*(?:-|to|or)\s*\d+(?:/\d+)?")
 
 _CARDINAL = (
     r"(?:\d{1,3}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|"
@@ -199,6 +210,71 @@ def dates(text: str) -> list[Span]:
     return spans + [Span(m.start(1), m.end(1), "DATE", "rules", 0.7) for m in _MAY.finditer(text)]
 
 
+def _is_day_month(a: int, b: int) -> bool:
+    """Month/day or day/month, either way a day that month has."""
+    return any(0 < m <= 12 and 0 < d <= _DAYS_IN_MONTH[m] for m, d in ((a, b), (b, a)))
+
+
+def _words_before(text: str, start: int) -> list[str]:
+    """Up to five lower-case words before `start`, within its clause, nearest last."""
+    head = text[max(0, start - 80) : start]
+    cut = [m.end() for m in _CLAUSE_START.finditer(head)]
+    words = _WORD.findall(head[cut[-1] if cut else 0 :].lower())
+    return [w.rstrip(".:'") for w in words[-5:]]
+
+
+def _first_word_after(text: str, end: int) -> str:
+    tail = text[end : end + 40].lower()
+    tail = tail[m.end() :] if (m := _RANGE_TAIL.match(tail)) else tail
+    word = _WORD.match(tail.lstrip())
+    return word.group().rstrip(".:'") if word else ""
+
+
+def _cue(word: str) -> str:
+    """`PHQ-9` -> `phq`: a scale's name without its number."""
+    return re.sub(r"-?\d+$", "", word)
+
+
+def _day_month_is_date(text: str, m: re.Match[str]) -> bool:
+    """Decide "8/28" from its neighbours: a unit or a count after it, a duration in clinical
+    shorthand, a score's or a page's cue before it say no; a date's cue says yes; nothing: yes."""
+    a, b = int(m.group(1)), int(m.group(2))
+    if not _is_day_month(a, b):
+        return False
+    before, after = _words_before(text, m.start()), _first_word_after(text, m.end())
+    nearest = _cue(before[-1]) if before else ""
+    if after in lex.NOT_DATE_AFTER:
+        return False
+    booked = len(before) > 1 and before[-2] in lex.BOOKING_CUES
+    if b in lex.DURATION_DENOMINATORS and not booked:
+        if nearest in lex.DURATION_BEFORE or after in lex.DURATION_AFTER:
+            return False
+    if nearest in lex.DATE_CUES or nearest in lex.DATE_CUES_ADJACENT:
+        return True
+    if (a, b) == (24, 7):  # "24/7": round the clock, unless a date's cue says otherwise
+        return False
+    scale = a <= b and b in lex.SCALE_MAXIMA
+    if scale and after in lex.SCORE_AFTER:
+        return False
+    for word in map(_cue, reversed(before)):
+        if word in lex.DATE_CUES:
+            return True
+        if (scale and word in lex.SCORE_CUES) or (a <= b and word in lex.COUNT_CUES):
+            return False
+        if a < b and b in lex.FRACTION_DENOMINATORS and word in lex.DOSE_CUES:
+            return False
+    return True
+
+
+def numeric_dates(text: str) -> list[Span]:
+    """Day and month in figures, no year: "seen 3/22", "on 28/8" (not "pain 7/10", "1/2 tab")."""
+    return [
+        Span(m.start(), m.end(), "DATE", "rules", 0.7)
+        for m in _DAY_MONTH.finditer(text)
+        if _day_month_is_date(text, m)
+    ]
+
+
 def ages(text: str) -> list[Span]:
     spans = _matches(_AGE_WITH_UNIT, text, "AGE", 0.8)
     for pattern in (_AGE_AFTER_VERB, _AGE_ANSWER):
@@ -223,6 +299,7 @@ RULES: tuple[Callable[[str], list[Span]], ...] = (
     spoken_phones,
     postcodes,
     dates,
+    numeric_dates,
     ages,
     lambda t: _matches(_TITLED_NAME, t, "PERSON", 0.9),
     lambda t: _matches(_STREET, t, "ADDRESS", 0.8),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from pipeline.codebook import Codebook, write_codebook_json
+from pipeline.codebook import Codebook
 from pipeline.config import DeidParams
 from pipeline.deid.detect import study_detector
 from pipeline.deid.spans import Span
@@ -35,14 +35,12 @@ def scrub_codebook(codebook: Codebook, *, params: DeidParams, study: Path) -> Co
     return Codebook(tuple(codes))
 
 
-def write_scrubbed_codebook(study: Path, out: Path, *, deid_params: DeidParams) -> Codebook | None:
-    """The deidentify stage's codebook output: the study's codebook (if any) with identifiers
-    in its definitions, criteria and example quotes replaced (see `scrub_codebook`), so that
-    later stages never read the study folder's own codebook."""
+def scrubbed_codebook(study: Path, *, deid_params: DeidParams) -> Codebook | None:
+    """The deid stage's codebook output: the study's codebook (if any) with identifiers in its
+    definitions, criteria and example quotes replaced (see `scrub_codebook`), so that later
+    stages never read the study folder's own codebook."""
     codebook = load_codebook(study)
-    scrubbed = scrub_codebook(codebook, params=deid_params, study=study) if codebook else None
-    write_codebook_json(out, scrubbed)
-    return scrubbed
+    return scrub_codebook(codebook, params=deid_params, study=study) if codebook else None
 
 
 def _generic_replacements(text: str, spans: list[Span]) -> str:

@@ -11,34 +11,17 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.config import Params
-from pipeline.deid.detect import Detector, study_detector
+from pipeline.deid.detect import study_detector
 from pipeline.deid.gate import deidentify_corpus, gate_error
-from pipeline.deid.keystore import load_key, read_store, write_store
+from pipeline.deid.keystore import encrypt_store, load_key, read_store, write_store
 from pipeline.deid.metadata import rename_ids
 from pipeline.deid.pseudonymise import Pseudonymised
-from pipeline.engine import batched, map_batches
+from pipeline.deid.scrub import scrubbed_codebook
 from pipeline.errors import UserError
-from pipeline.io import read_table, write_csv, write_json, write_table, write_text
+from pipeline.io import read_table, write_csv, write_table, write_text
 from pipeline.offsets import replacement_bounds
-from pipeline.schemas import CODINGS, DEID_TURNS, TURNS
+from pipeline.schemas import DEID_TURNS
 from pipeline.study import load_study_info
-
-FIRST_PASS_BATCH = 256  # texts per worker batch with `engine: ray` (a multiple of spaCy's 64)
-
-
-def _on_engine(detector: Detector, engine: str) -> Detector:
-    """De-identification as map -> reduce -> map: with `engine: ray` the first passes (spaCy and
-    every recognizer, per text) run on Ray actors, each loading the detector once; the study's
-    surfaces, the pseudonym table, propagation and replacement stay here."""
-    if engine != "local":
-        spec = detector.spec
-
-        def first_passes(texts: list[str], regions: list) -> list:
-            items = list(zip(texts, regions, strict=True))
-            return map_batches(batched(items, FIRST_PASS_BATCH), spec, engine=engine)
-
-        detector.first_pass_map = first_passes
-    return detector
 
 
 def _key_payload(result: Pseudonymised, texts: list[str], keys: list[str]) -> dict:
@@ -87,26 +70,22 @@ def _per_group(turns: pd.DataFrame) -> dict[str, int]:
 def run(
     params: Params,
     *,
-    turns_path: Path,
-    out: Path,
-    metrics: Path,
-    key_store: Path,
+    turns: pd.DataFrame,
     study: Path | None = None,
+    codings_ingested: pd.DataFrame | None = None,
     register: Path | None = None,
     allow: Path | None = None,
-    codings_in: Path | None = None,
-    codings_out: Path | None = None,
     progress: bool = False,
 ) -> dict:
-    """De-identify the turns and the study's own words (`pipeline.deid.metadata`) in one corpus;
-    write the turns, and the ingested codings (`codings_in` -> `codings_out`), under the
-    pseudonymised ids."""
-    turns = read_table(turns_path, TURNS)
+    """The stage's node (see `pipeline.stages`). De-identify the turns and the study's own words
+    (`pipeline.deid.metadata`) in one corpus; the turns and the ingested codings under the
+    pseudonymised ids, the study's codebook scrubbed, and the key store (encrypted)."""
     speakers = turns.loc[turns["role"] == "participant", "speaker"].unique().tolist()
+    # map -> reduce -> map: with `engine: ray` the first passes (spaCy and every recognizer, per
+    # text) run on Ray actors; the study's surfaces, pseudonyms and replacement stay here
     detector, reg = study_detector(
-        params.deid, study=study, register=register, allow=allow, speakers=speakers
+        params.deid, study=study, register=register, allow=allow, speakers=speakers, engine=params.engine
     )
-    _on_engine(detector, params.engine)
     info = load_study_info(study) if study is not None else None
     texts, n = turns["text"].tolist(), len(turns)
     texts += [info.name, info.description] if info else ["", ""]  # study.yaml, checked like the turns
@@ -127,12 +106,9 @@ def run(
     keys = [f"{t}:{k}" for t, k in zip(deid["transcript_id"], deid["turn_id"], strict=True)]
     keys += ["study:name", "study:description"]
     key = load_key(Path(params.deid.key_file), create=True)
-    write_store(key_store, {**_key_payload(result, texts, keys), "renamed": names.maps}, key=key)
+    key_store = encrypt_store({**_key_payload(result, texts, keys), "renamed": names.maps}, key=key)
     deid["text"] = result.texts[:n]
     deid["spans"] = [json.dumps(s) for s in result.spans[:n]]
-    write_table(out, deid, DEID_TURNS)
-    if codings_in is not None and codings_out is not None:
-        write_table(codings_out, names.apply(read_table(codings_in, CODINGS)), CODINGS)
     groups = deid["transcript_id"].tolist() + ["(study.yaml)"] * 2
     counts = {
         "study": names.name,
@@ -142,8 +118,13 @@ def run(
         # transcripts (survey: answers) per group, under the groups' checked names
         "groups": _per_group(deid),
     }
-    write_json(metrics, counts)
-    return counts
+    return {
+        "deid_turns": deid,
+        "codings": names.apply(codings_ingested) if codings_ingested is not None else None,
+        "codebook": scrubbed_codebook(study, deid_params=params.deid) if study is not None else None,
+        "key_store": key_store,
+        "deid_metrics": counts,
+    }
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -179,8 +160,9 @@ def run_jsonl(
 ) -> dict:
     """The CLI contract: lines {"id","text"} -> {"id","text","spans"} (original offsets)."""
     records = _read_jsonl(in_path)
-    detector, reg = study_detector(params.deid, study=None, register=register, allow=allow, speakers=[])
-    _on_engine(detector, params.engine)
+    detector, reg = study_detector(
+        params.deid, study=None, register=register, allow=allow, speakers=[], engine=params.engine
+    )
     texts = [r["text"] for r in records]
     result, leaks, rounds = deidentify_corpus(
         texts, detector=detector, register=reg, options=params.deid, progress=progress

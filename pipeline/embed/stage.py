@@ -4,16 +4,15 @@ hash; encoded in this process or on Ray actors (param `engine`, pipeline/engine.
 
 from __future__ import annotations
 
-from pathlib import Path
+import pandas as pd
 
 from pipeline.config import Params
-from pipeline.encoder import embed_with, ids_hash, model_version
-from pipeline.io import read_table, write_matrix
-from pipeline.schemas import SEGMENTS
+from pipeline.encoder import embed_with, model_version
+from pipeline.io import ids_hash
 
 
-def run(params: Params, *, segments_path: Path, out: Path, progress: bool = False) -> dict:
-    segments = read_table(segments_path, SEGMENTS)
+def run(params: Params, *, segments: pd.DataFrame, progress: bool = False) -> dict:
+    """The stage's node (see `pipeline.stages`): the matrix and its sidecar."""
     opts = params.embed
     matrix = embed_with(segments["text"].tolist(), options=opts, engine=params.engine, progress=progress)
     meta = {
@@ -23,10 +22,4 @@ def run(params: Params, *, segments_path: Path, out: Path, progress: bool = Fals
         "precision": opts.model_precision,
         "segment_ids_sha256": ids_hash(segments["segment_id"].tolist()),
     }
-    write_matrix(out, matrix, meta)
-    return {
-        "segments": len(segments),
-        "dim": int(matrix.shape[1]) if matrix.size else 0,
-        "device": opts.device,
-        "precision": opts.model_precision,
-    }
+    return {"embeddings": (matrix, meta)}

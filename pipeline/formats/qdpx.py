@@ -7,6 +7,7 @@ count characters (Unicode code points) into that text. GUIDs and code descriptio
 
 from __future__ import annotations
 
+import io
 import json
 import zipfile
 from dataclasses import dataclass
@@ -228,30 +229,34 @@ def project_qde(
     return xml_bytes(root, PROJECT_NS), files
 
 
-def write_project_qdpx(
-    path: Path,
+def project_qdpx(
     *,
     study: str,
     sources: dict[str, str],
     codebook: Codebook,
     codings: pd.DataFrame,
     participants: pd.DataFrame | None = None,
-) -> None:
-    """Write a REFI-QDA project (.qdpx): project.qde plus one text file per source.
+) -> bytes:
+    """A REFI-QDA project (.qdpx): project.qde plus one text file per source.
 
     `codings` (transcript_id, coder, code, start, end) hold offsets into `sources`' texts.
     """
     qde, files = project_qde(
         study=study, sources=sources, codebook=codebook, codings=codings, participants=participants
     )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        # fixed timestamps: the same project gives the same bytes
+        z.writestr(zipfile.ZipInfo("project.qde", date_time=(1980, 1, 1, 0, 0, 0)), qde)
+        for name in sorted(files):
+            z.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), files[name].encode("utf-8"))
+    return buffer.getvalue()
+
+
+def write_project_qdpx(path: Path, **project) -> None:
+    """Write `project_qdpx(**project)` to `path`."""
     with atomic_path(path) as tmp:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
-            # fixed timestamps: the same project gives the same bytes
-            z.writestr(zipfile.ZipInfo("project.qde", date_time=(1980, 1, 1, 0, 0, 0)), qde)
-            for name in sorted(files):
-                z.writestr(
-                    zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), files[name].encode("utf-8")
-                )
+        tmp.write_bytes(project_qdpx(**project))
 
 
 QDPX = "a REFI-QDA project (.qdpx)"

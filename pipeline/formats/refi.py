@@ -33,7 +33,6 @@ ORIGIN = "pipeline (NLP-assisted theme discovery)"
 MACHINE_CODER = "machine"
 THEMES_ROOT = "candidate_themes"
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:pipeline:refi-qda")
-_LABELS = ("Include:", "Exclude:", "Examples:", "Code id:")
 
 
 def stable_guid(*parts: str) -> str:

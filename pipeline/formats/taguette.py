@@ -24,7 +24,6 @@ from pipeline.io import read_csv
 from pipeline.schemas import CODINGS
 
 _TAG = re.compile(r"<[^>]*>")
-_BLOCK_END = re.compile(r"</p>|<br\s*/?>", re.IGNORECASE)
 
 
 def html_to_text(contents: str) -> str:

@@ -23,8 +23,7 @@ from pipeline.errors import UserError
 from pipeline.formats.transcripts import RawTurn, parse_turns, read_transcript
 from pipeline.ingest.codings_files import read_codings
 from pipeline.ingest.survey import ingest_survey
-from pipeline.io import write_json, write_table
-from pipeline.schemas import CODINGS, TURNS
+from pipeline.schemas import CODINGS
 from pipeline.study import (
     StudyInfo,
     is_survey,
@@ -150,11 +149,8 @@ def _read_transcript(path: Path, row, info: StudyInfo) -> tuple[pd.DataFrame, st
     return turns, read.text, read.labelled
 
 
-def run(params: Params, *, study: Path, out: Path, codings: Path, metrics: Path) -> dict:
+def run(params: Params, *, study: Path) -> dict:
+    """The stage's node (see `pipeline.stages`): reads the study folder, its only input."""
     turns, counts, texts = _ingest(study)
     table, report = import_codings(study, texts)
-    write_table(out, turns, TURNS)
-    write_table(codings, table, CODINGS)
-    counts["codings"] = report
-    write_json(metrics, counts)
-    return counts
+    return {"turns": turns, "codings_ingested": table, "ingest_metrics": {**counts, "codings": report}}

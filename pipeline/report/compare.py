@@ -12,6 +12,7 @@ import pandas as pd
 
 from pipeline.codings import primary_codes
 from pipeline.comparison import theme_code_mapping
+from pipeline.schemas import UNASSIGNED
 
 
 def theme_code_table(assignments: pd.DataFrame, gold: pd.DataFrame, *, codes: list[str]) -> pd.DataFrame:
@@ -29,7 +30,7 @@ def theme_code_table(assignments: pd.DataFrame, gold: pd.DataFrame, *, codes: li
 
 def theme_rows(assignments: pd.DataFrame, gold: pd.DataFrame, table: pd.DataFrame) -> list[dict]:
     """Per theme: size, share of its segments the coder coded, its top code and that code's share."""
-    size = assignments[assignments["theme_id"] != -1].groupby("theme_id").size()
+    size = assignments[assignments["theme_id"] != UNASSIGNED].groupby("theme_id").size()
     coded = (
         assignments[assignments["segment_id"].isin(set(gold["id"]))]
         .groupby("theme_id")

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from pathlib import Path
 
 import pandas as pd
 
 from pipeline.codebook import Code, Codebook
 from pipeline.errors import UserError
 from pipeline.formats import qdpx, refi
+from pipeline.schemas import UNASSIGNED
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def export_codebook(study_codebook: Codebook | None, cards: dict, used: Iterable
     return Codebook((*own, *themes.codes))
 
 
-def write_exports(
+def build_exports(
     *,
     study_name: str,
     turns: pd.DataFrame,
@@ -42,14 +42,11 @@ def write_exports(
     codebook: Codebook | None,
     codings: pd.DataFrame,
     participants: pd.DataFrame,
-    exports_dir: Path,
-) -> dict:
-    """Write candidate_themes.qdc and study.qdpx; return counts of what went in."""
-    refi.write_codebook_qdc(
-        refi.theme_codebook(cards), exports_dir / "candidate_themes.qdc", study=study_name
-    )
+) -> tuple[dict[str, bytes], dict]:
+    """candidate_themes.qdc and study.qdpx (file name -> bytes), and counts of what went in."""
+    qdc = refi.codebook_qdc(refi.theme_codebook(cards), study=study_name)
     sources = qdpx.pseudonymised_sources(turns)
-    themed = assignments[assignments["theme_id"] != -1].assign(
+    themed = assignments[assignments["theme_id"] != UNASSIGNED].assign(
         code=lambda d: "theme_" + d["theme_id"].astype(str)
     )
     machine = pd.concat(
@@ -62,18 +59,18 @@ def write_exports(
     human, unplaced = qdpx.human_codings_to_sources(codings, turns, sources)
     if unplaced:
         log.warning("%d human coded spans cover no turn text and are not exported", unplaced)
-    qdpx.write_project_qdpx(
-        exports_dir / "study.qdpx",
+    project = qdpx.project_qdpx(
         study=study_name,
         sources={t: s.text for t, s in sources.items()},
         codebook=export_codebook(codebook, cards, used=[*codings["code"], *codes["code"]]),
         codings=pd.concat([machine, human], ignore_index=True),
         participants=participants,
     )
-    return {
+    counts = {
         "sources": len(sources),
         "machine_codings": int(len(machine)),
         "human_codings": int(len(human)),
         "human_codings_unplaced": unplaced,
         "theme_codes": len(cards["themes"]),
     }
+    return {"candidate_themes.qdc": qdc, "study.qdpx": project}, counts

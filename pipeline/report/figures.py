@@ -14,6 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from pipeline.schemas import UNASSIGNED
+
 _DPI = 110
 
 
@@ -80,9 +82,9 @@ def theme_map(
     """Segments as points coloured by theme; the largest themes labelled at their centre.
     `total`: the number of segments when `xy` holds a sample of them (`map_sample`)."""
     fig, ax = plt.subplots(figsize=(9, 7))
-    ids = [t for t in pd.Series(theme).value_counts().index if t != -1]
+    ids = [t for t in pd.Series(theme).value_counts().index if t != UNASSIGNED]
     cmap = plt.get_cmap("tab20")
-    un = theme == -1
+    un = theme == UNASSIGNED
     if un.any():
         ax.scatter(xy[un, 0], xy[un, 1], s=5, c="#bbbbbb", label="unassigned", alpha=0.6, linewidths=0)
     for k, t in enumerate(ids):

@@ -1,9 +1,9 @@
 """Report stage: the run's results as one self-contained HTML page, plus REFI-QDA exports.
 
-Reads only pseudonymised text (segments, pseudonymised turns), counts, the human codings as
-offsets (`outputs/codings.parquet`) and the scrubbed codebook (`outputs/codebook.json`);
-from the study folder only theme_review.yaml. Applies the
-study's theme review decisions (`theme_review.yaml`) to the candidate themes first, so the
+Reads only its declared inputs (`pipeline.stages`): pseudonymised text (segments, pseudonymised
+turns), counts, the human codings as offsets, the scrubbed codebook, and the review stage's
+snapshot of the study's theme review decisions. Applies those decisions to the candidate
+themes first, so the
 report, the theme x code comparison and the exports show the reviewed themes without
 re-running discovery. Writes:
 - `reports/index.html`: run summary, theme cards, prevalence heatmap by group, 2-D map of
@@ -27,18 +27,18 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 import pipeline.report.compare as compare
 import pipeline.report.figures as figures
 from pipeline import __version__
-from pipeline.codebook import Codebook, read_codebook_json
-from pipeline.codings import human_segment_codes, primary_codes, read_codings_table
+from pipeline.codebook import Codebook
+from pipeline.codings import human_segment_codes, primary_codes, reference_coder
 from pipeline.config import Params
-from pipeline.encoder import read_embeddings
-from pipeline.io import read_json, read_table, write_text
-from pipeline.layout import metric_file
+from pipeline.layout import METRIC_STAGES
 from pipeline.report.experiments import flatten_params
-from pipeline.report.exports import write_exports
-from pipeline.report.review import REVIEW_FILE, apply_review, load_review
+from pipeline.report.exports import build_exports
 from pipeline.report.tables import kappa_rows
-from pipeline.schemas import ASSIGNMENTS, CODES, DEID_TURNS, SEGMENTS
+from pipeline.schemas import UNASSIGNED
+from pipeline.theme_review import REVIEW_FILE, Review, apply_review, review_from_snapshot
 
+# the inputs whose digests the report shows, in this order (the review only when there is one)
+_HASHED = ("segments", "assignments", "cards", "embeddings", "codes", "deid_turns", "codebook", "codings")
 LIBRARIES = ("bertopic", "sentence-transformers", "torch", "scikit-learn", "umap-learn", "hdbscan", "spacy")
 
 
@@ -47,14 +47,6 @@ def _version(dist: str) -> str:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
         return "not installed"
-
-
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def render_report(context: dict) -> str:
@@ -79,7 +71,7 @@ def theme_comparison(
     if codebook is None or codings.empty:
         return None
     gold = human_segment_codes(segments, codings, min_overlap=params.agreement.min_overlap)
-    reference = reference or sorted(gold["coder"].unique())[0]
+    reference = reference or reference_coder(codings)
     gold = gold[gold["coder"] == reference]
     leaf_ids = [c.code_id for c in codebook.leaves]
     primary = primary_codes(gold)
@@ -101,7 +93,7 @@ def theme_comparison(
         for c in mapping.get("codes_no_theme_covers", [])
     ]
     labels = {c["theme_id"]: c["label"] for c in cards["themes"]}
-    shown = table.drop(index=-1, errors="ignore")
+    shown = table.drop(index=UNASSIGNED, errors="ignore")
     shown.index = [f"{t}: {labels.get(t, '')}" for t in shown.index]
     return {
         "reference": reference,
@@ -159,15 +151,6 @@ def _figures(params: Params, embeddings: np.ndarray, theme: np.ndarray, cards: d
     }
 
 
-def _review_context(review, path: Path) -> dict:
-    """The decisions applied, and whether the review file exists (`decisions: []`) or is absent."""
-    return {
-        "review": [d.to_dict() for d in review.decisions],
-        "review_path": str(path),
-        "review_exists": path.is_file(),
-    }
-
-
 def _summary_context(metrics: dict, cards: dict, groups: list[str], theme: np.ndarray) -> dict:
     """The report's header figures: the study, the stages' counts and the reviewed themes."""
     return {
@@ -181,98 +164,101 @@ def _summary_context(metrics: dict, cards: dict, groups: list[str], theme: np.nd
         "themes": metrics["themes"],
         "cards": cards,
         "groups": groups,
-        "assigned": int((theme != -1).sum()),
-        "unassigned": int((theme == -1).sum()),
+        "assigned": int((theme != UNASSIGNED).sum()),
+        "unassigned": int((theme == UNASSIGNED).sum()),
     }
 
 
-def _stage_metrics(metrics_dir: Path) -> dict[str, dict]:
-    """Every stage's metrics file; the code stage's may be absent (runs made before it was
-    written say nothing of how they coded)."""
-    found = {s: read_json(metric_file(metrics_dir, s)) for s in ("ingest", "deid", "segment", "themes")}
-    found["agreement"] = read_json(metric_file(metrics_dir, "agreement"))
-    coding = metric_file(metrics_dir, "coding")
-    found["coding"] = read_json(coding) if coding.exists() else {}
-    return found
+def _hashes(digests: dict, *, review: bool) -> list[tuple[str, str, int]]:
+    """The inputs by digest, in the report's order (the review's snapshot only when the study
+    has a review file)."""
+    return [digests[k] for k in (*_HASHED, *(["theme_review"] if review else [])) if k in digests]
+
+
+def _review(params: Params, snapshot: dict) -> tuple[Review, dict]:
+    """The review decisions, and what the report says of them: which ones, from which file."""
+    path = str(Path(params.study) / REVIEW_FILE)
+    review = review_from_snapshot(snapshot, source=path)
+    shown = {"review": [d.to_dict() for d in review.decisions], "review_path": path}
+    return review, shown | {"review_exists": bool(snapshot.get("exists"))}
 
 
 def run(
     params: Params,
     *,
-    study: Path,
-    metrics_dir: Path,
-    cards_path: Path,
-    assignments_path: Path,
-    segments_path: Path,
-    embeddings_path: Path,
-    codes_path: Path,
-    turns_path: Path,
-    codebook_path: Path,
-    codings_path: Path,
-    out: Path,
-    exports_dir: Path,
+    ingest_metrics: dict,
+    deid_metrics: dict,
+    segment_metrics: dict,
+    themes_metrics: dict,
+    agreement_metrics: dict,
+    coding_metrics: dict | None = None,
+    cards: dict,
+    assignments: pd.DataFrame,
+    segments: pd.DataFrame,
+    embeddings: tuple[np.ndarray, dict],
+    codes: pd.DataFrame,
+    deid_turns: pd.DataFrame,
+    codebook: Codebook | None,
+    codings: pd.DataFrame,
+    theme_review: dict,
+    digests: dict[str, tuple[str, str, int]] | None = None,
 ) -> dict:
-    metrics = _stage_metrics(metrics_dir)
-    agreement, coding = metrics["agreement"], metrics["coding"]
-    segments = read_table(segments_path, SEGMENTS)
-    embeddings, emb_meta = read_embeddings(embeddings_path, segments["segment_id"].tolist())
-    turns = read_table(turns_path, DEID_TURNS)
-
-    review_path = study / REVIEW_FILE
-    review = load_review(review_path)
+    """The stage's node (see `pipeline.stages`): the HTML report and the REFI-QDA exports
+    (file name -> bytes). `digests`: input key -> (path, sha256, size), shown for provenance."""
+    shown_metrics = (
+        ingest_metrics,
+        deid_metrics,
+        segment_metrics,
+        themes_metrics,
+        coding_metrics,
+        agreement_metrics,
+    )
+    # runs made before the coding stage wrote its metrics say nothing of how they coded
+    metrics = {s: m or {} for s, m in zip(METRIC_STAGES, shown_metrics, strict=True)}
+    embeddings, emb_meta = embeddings
+    review, review_shown = _review(params, theme_review)
     assignments, cards = apply_review(
         review,
-        read_table(assignments_path, ASSIGNMENTS),
-        read_json(cards_path),
+        assignments,
+        cards,
         segments,
         embeddings=embeddings,
         n_quotes=params.report.n_quotes,
-        source=str(review_path),
+        source=review_shown["review_path"],
     )
     # transcripts, participants and groups as the deidentify stage passed them on
-    participants = turns[["transcript_id", "participant_id", "group"]].drop_duplicates("transcript_id")
-    codebook = read_codebook_json(codebook_path)  # scrubbed by the deidentify stage
-    codings = read_codings_table(codings_path)
+    participants = deid_turns[["transcript_id", "participant_id", "group"]].drop_duplicates("transcript_id")
     groups = sorted(participants["group"].unique())
+    ref = agreement_metrics.get("reference_coder")
     comparison = theme_comparison(
-        assignments,
-        segments,
-        cards,
-        codebook,
-        codings,
-        params=params,
-        reference=agreement.get("reference_coder"),
+        assignments, segments, cards, codebook, codings, params=params, reference=ref
     )
     theme = assignments["theme_id"].to_numpy()
-    krows = kappa_rows(agreement)
-    shown = _figures(params, embeddings, theme, cards, groups, metrics["deid"], krows)
-    exports = write_exports(
-        study_name=metrics["deid"].get("study") or "study",
-        turns=turns,
+    krows = kappa_rows(agreement_metrics)
+    shown = _figures(params, embeddings, theme, cards, groups, deid_metrics, krows)
+    exports, counts = build_exports(
+        study_name=deid_metrics.get("study") or "study",
+        turns=deid_turns,
         segments=segments,
         assignments=assignments,
-        codes=read_table(codes_path, CODES),
+        codes=codes,
         cards=cards,
         codebook=codebook,
         codings=codings,
         participants=participants,
-        exports_dir=exports_dir,
     )
-    hashed = [segments_path, assignments_path, cards_path, embeddings_path, codes_path, turns_path]
-    hashed += [codebook_path, codings_path, review_path]  # inputs, by digest
     context = {
         **_summary_context(metrics, cards, groups, theme),
-        **_review_context(review, review_path),
+        **review_shown,
         "params": _param_rows(params),
         "models": _models(params, emb_meta),
-        "hashes": [(str(p), file_digest(p), p.stat().st_size) for p in hashed if p.exists()],
-        "agreement": agreement,
-        "coding": coding,
+        "hashes": _hashes(digests or {}, review=review_shown["review_exists"]),
+        "agreement": agreement_metrics,
+        "coding": metrics["coding"],
         "kappa_rows": krows,
         "has_intervals": any(r["machine_low"] is not None for r in krows),
         "comparison": comparison,
-        "exports": exports,
+        "exports": counts,
         **shown,
     }
-    write_text(out, render_report(context))
-    return {"themes": len(cards["themes"]), "review_decisions": len(review.decisions), **exports}
+    return {"report": render_report(context), "exports": exports}

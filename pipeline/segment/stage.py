@@ -1,31 +1,19 @@
-"""Segment stage: pseudonymised turns -> units of analysis with provenance.
-
-Units (``segment.unit``):
-- ``sentence``: one sentence per unit;
-- ``window``: up to ``segment.window`` consecutive sentences of one turn per unit (a spoken
-  sentence alone often lacks the context that tells what it is about, a whole turn can run
-  across several topics; a short window keeps both in check);
-- ``turn``: the whole turn.
-
-Only participant speech is segmented by default: interviewer turns stay in the turns table
-for context but are not clustered (``segment.include_interviewer``). Backchannels and fillers
-("yeah", "mm", "right, okay") are dropped and counted, as are units with fewer than
-``segment.min_words`` content words. Every unit keeps its provenance: transcript,
-participant, group, turn, offsets into the pseudonymised turn and into the ingested transcript.
+"""Segment stage: pseudonymised turns -> units of analysis (sentences, windows of sentences
+within a turn, or turns), each with its provenance; backchannels and short units dropped and
+counted. Method: README, section "Theme discovery" (its first paragraph).
 """
 
 from __future__ import annotations
 
 import json
 from functools import lru_cache
-from pathlib import Path
 
 import pandas as pd
 
 from pipeline.config import Params, SegmentParams
-from pipeline.io import read_table, write_json, write_table
 from pipeline.offsets import PLACEHOLDER, original_offset
-from pipeline.schemas import DEID_TURNS, SEGMENTS
+from pipeline.schemas import SEGMENTS
+from pipeline.spacy_windows import sentence_spans
 from pipeline.speech import content_words, is_backchannel
 
 
@@ -41,12 +29,13 @@ def _sentencizer():
 def sentence_bounds(text: str) -> list[tuple[int, int]]:
     """Character bounds of the sentences in `text`, whitespace trimmed.
 
-    Placeholders are masked (same length) first, so a boundary never falls inside one.
+    Placeholders are masked (same length) first, so a boundary never falls inside one. Any
+    length: a text longer than spaCy's `max_length` is read in windows, same sentences.
     """
     masked = PLACEHOLDER.sub(lambda m: "X" * len(m.group()), text)
     bounds = []
-    for sent in _sentencizer()(masked).sents:
-        start, end = sent.start_char, sent.end_char
+    # in windows past spaCy's max_length (E088), with the sentences of the whole text
+    for start, end in sentence_spans(_sentencizer(), masked):
         while start < end and text[start].isspace():
             start += 1
         while end > start and text[end - 1].isspace():
@@ -129,9 +118,7 @@ def segment_turns(turns: pd.DataFrame, *, options: SegmentParams) -> tuple[pd.Da
     return segments, metrics
 
 
-def run(params: Params, *, turns_path: Path, out: Path, metrics: Path) -> dict:
-    turns = read_table(turns_path, DEID_TURNS)
-    segments, counts = segment_turns(turns, options=params.segment)
-    write_table(out, segments, SEGMENTS)
-    write_json(metrics, counts)
-    return counts
+def run(params: Params, *, deid_turns: pd.DataFrame) -> dict:
+    """The stage's node (see `pipeline.stages`)."""
+    segments, counts = segment_turns(deid_turns, options=params.segment)
+    return {"segments": segments, "segment_metrics": counts}

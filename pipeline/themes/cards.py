@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.card_body import card_body
+from pipeline.schemas import UNASSIGNED
 from pipeline.themes.discover import Discovery
 
 
@@ -45,7 +46,7 @@ def theme_cards(
     participants_by_group = merged.groupby("group")["participant_id"].nunique()
     stab = found.stability.get("themes", {})
     cards = []
-    for theme_id, rows in merged[merged["theme_id"] != -1].groupby("theme_id"):
+    for theme_id, rows in merged[merged["theme_id"] != UNASSIGNED].groupby("theme_id"):
         t = int(theme_id)
         cards.append(
             {
@@ -78,7 +79,7 @@ def theme_cards(
         c["parent_label"] = labels.get(c["parent_id"])
     return {
         "segments": int(len(merged)),
-        "unassigned": int((merged["theme_id"] == -1).sum()),
+        "unassigned": int((merged["theme_id"] == UNASSIGNED).sum()),
         "mode": found.mode,
         "stability": {k: found.stability.get(k) for k in ("runs", "ari_mean", "ari_min")},
         "parents": parents,

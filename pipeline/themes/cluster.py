@@ -1,7 +1,6 @@
 """One seeded partition of units into themes: reduce (none, PCA or UMAP views), cluster (Ward's
 linkage refined by k-means, k by silhouette; or k-means, agglomerative, HDBSCAN), then the
-outlier policy. The method and its defaults are explained in `pipeline.themes.discover`
-(steps 1-3)."""
+outlier policy. Method: README, section "Theme discovery"."""
 
 from __future__ import annotations
 
@@ -12,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import ThemesParams
+from pipeline.schemas import UNASSIGNED
 from pipeline.themes.hierarchy import centroids
 from pipeline.vectors import unit_rows
 
@@ -21,7 +21,7 @@ SILHOUETTE_SAMPLE = 3000
 
 
 def reduce(x: np.ndarray, *, options: ThemesParams, seed: int) -> np.ndarray:
-    """The space clustering runs in (`pipeline.themes.discover`, step 1)."""
+    """The space clustering runs in (`reducer`)."""
     if options.reducer == "none":
         return x
     n_components = max(1, min(options.n_components, len(x) - 2, x.shape[1]))
@@ -49,7 +49,7 @@ def fitter(z: np.ndarray, *, clusterer: str, seed: int, ward_sample: int) -> Cal
     """A function k -> labels for one space. "ward_kmeans": Ward's tree is built once (on at most
     `ward_sample` units, a seeded sample) and cut at k; its groups' centres start k-means over
     every unit, which places the rest and settles the borders (no restarts needed); or, given
-    `on` (rows), over those rows only (labels of those rows: choosing k on a sample, step 7)."""
+    `on` (rows), over those rows only (labels of those rows: choosing k on a sample of a large corpus)."""
     from sklearn.cluster import AgglomerativeClustering, KMeans
 
     if clusterer == "agglomerative":
@@ -174,9 +174,9 @@ def sampled_k(
     seed: int,
     min_k: int,
 ) -> tuple[np.ndarray, str, dict[int, float]]:
-    """A large corpus (more than `fit_sample` rows, `pipeline.themes.discover` step 7): k is
-    chosen on a seeded sample of `fit_sample` rows, over the grid for the units they stand for,
-    so that its cost does not grow with the corpus; then `fit` places every unit at that k."""
+    """A large corpus (more than `fit_sample` rows): k is chosen on a seeded sample of
+    `fit_sample` rows, over the grid for the units they stand for, so that its cost does not
+    grow with the corpus; then `fit` places every unit at that k."""
     rows = np.sort(np.random.default_rng(seed).choice(len(z), options.fit_sample, replace=False))
     sample_units = max(3, round(units * options.fit_sample / len(z)))
     grid = k_grid(sample_units, options=options, min_k=min_k)
@@ -203,20 +203,20 @@ def sampled_k(
 def outlier_policy(
     embeddings: np.ndarray, labels: np.ndarray, *, floor: float, max_share: float
 ) -> np.ndarray:
-    """Place units by similarity to theme centroids (`pipeline.themes.discover`, step 3)."""
+    """Place units by similarity to theme centroids (the outlier policy)."""
     ids, c = centroids(unit_rows(embeddings), labels)
     if not ids:
         return labels.copy()
     sims = unit_rows(embeddings) @ c.T
     nearest = np.asarray(ids)[sims.argmax(axis=1)]
     best = sims.max(axis=1)
-    column = np.searchsorted(ids, np.where(labels == -1, ids[0], labels))  # ids are sorted
-    own = np.where(labels == -1, -np.inf, sims[np.arange(len(labels)), column])
-    out = np.where(labels == -1, nearest, labels)
-    sim = np.where(labels == -1, best, own)
-    out[sim < floor] = -1
+    column = np.searchsorted(ids, np.where(labels == UNASSIGNED, ids[0], labels))  # ids are sorted
+    own = np.where(labels == UNASSIGNED, -np.inf, sims[np.arange(len(labels)), column])
+    out = np.where(labels == UNASSIGNED, nearest, labels)
+    sim = np.where(labels == UNASSIGNED, best, own)
+    out[sim < floor] = UNASSIGNED
     cap = int(np.floor(max_share * len(labels)))
-    unassigned = np.flatnonzero(out == -1)
+    unassigned = np.flatnonzero(out == UNASSIGNED)
     if len(unassigned) > cap:
         # Assign the most similar of them until only `cap` remain unassigned.
         order = unassigned[np.argsort(-best[unassigned], kind="stable")]
@@ -227,11 +227,11 @@ def outlier_policy(
 
 def _renumber(labels: np.ndarray) -> np.ndarray:
     """Theme ids 0.. by decreasing size (ties by first unit), -1 kept."""
-    ids = [t for t in pd.Series(labels[labels != -1]).value_counts(sort=True).index.tolist()]
+    ids = [t for t in pd.Series(labels[labels != UNASSIGNED]).value_counts(sort=True).index.tolist()]
     first = {t: int(np.flatnonzero(labels == t)[0]) for t in ids}
     sizes = {t: int((labels == t).sum()) for t in ids}
     order = sorted(ids, key=lambda t: (-sizes[t], first[t]))
-    mapping = {t: i for i, t in enumerate(order)} | {-1: -1}
+    mapping = {t: i for i, t in enumerate(order)} | {UNASSIGNED: UNASSIGNED}
     return np.array([mapping[t] for t in labels.tolist()], dtype=np.int64)
 
 

@@ -1,56 +1,7 @@
-"""Cluster unit embeddings into candidate themes: seeded, reproducible, with an outlier policy,
+"""Cluster unit embeddings into candidate themes: seeded and reproducible, with an outlier policy,
 each choice made by a criterion computed without labels and reported in `metrics/themes.json`.
 
-Method (defaults, and why; figures in the README, "Theme discovery", from `python -m bench
-themes` on real data: serdif-usability think-aloud excerpts, banking77 one-line queries):
-0. Representation. Interviews (``context: turn``): each segment is the mean of its own unit
-   embedding and its turn's mean embedding (coders code passages, not 3-sentence windows).
-   ``center``: the mean of all units is subtracted, so that similarity is measured in what
-   distinguishes texts, not in what every text of the corpus shares. The words' view: beside
-   the embedding, each unit (read with its turn) is represented by a latent semantic analysis
-   of its words (TF-IDF over words found in at least two documents, stop words, spoken fillers
-   and bracketed text left out, ``LEXICAL_DIMS`` dimensions), scaled by a weight. Whether it
-   helps depends on the data (a code's shared vocabulary is sharp evidence in long passages;
-   in one-line answers a handful of words is noise), so each weight of ``lexical_weights`` is
-   tried and the partition that is most stable across subsamples (step 4) is kept. By default
-   only the embedding (weight 0): on real data the words' view raised no agreement with the
-   human codes, and choosing between two near-tied representations flipped from one
-   subsample to the next, which made the whole method less stable than either alone.
-   ``smooth_neighbors``: each unit is then averaged with its nearest units (cosine): a
-   one-sentence answer is noisy evidence of its topic, its neighbours' consensus less so; on
-   real data it raised both agreement with the human codes and stability.
-1. Reduce: none by default (UMAP, as BERTopic does, flattened the fine distinctions of short
-   answers and cost a 30-second compilation); ``reducer: umap`` (``n_views`` seeded runs side
-   by side) or ``pca`` remain.
-2. Cluster: Ward's linkage on the units (at most ``ward_sample``, a seeded sample) gives k-means
-   its start: deterministic, and steadier across subsamples than k-means restarts. k is chosen
-   by silhouette over a geometric grid from ``min_themes`` to ``max_themes`` (default: units /
-   10): the fewest themes within ``silhouette_tolerance`` of the best silhouette, since finer
-   partitions keep gaining silhouette slowly while an analyst reads every theme. That point
-   is read between grid points (in log k), so that a subsample nudging one score across the
-   floor moves k by a theme or two, not by a grid step. With turn
-   context the units counted are the turns. Every unit is placed, unlike HDBSCAN, which on
-   short texts leaves 25-50% as noise (``clusterer: hdbscan`` gives it).
-3. Outliers, explicitly: a unit stays in its theme (or, for HDBSCAN noise, joins its nearest
-   theme) when its cosine similarity to the theme's centroid, in the clustering space, reaches
-   ``outlier_threshold``; at most ``max_unassigned`` of the units are left unassigned.
-4. Stability: the partition is fitted again, at the same k, on ``stability_runs`` random 90%
-   subsamples; the mean ARI between all fits (on the units they share) chooses the words'
-   weight (step 0), and each theme's best-match Jaccard in the subsample fits flags it
-   ``unstable`` below ``unstable_below``.
-5. Small corpora (fewer than ``small_corpus`` units): k by silhouette from 2 to units / 3.
-6. Codebook guidance (optional, off by default): each unit whose embedding is close to a code's
-   prototype is pulled towards it by ``guide_weight`` before clustering, as BERTopic's seeded
-   topics do; k is then at least the number of codes. On the demo it lowered agreement with
-   coder A.
-7. Large corpora, so that time grows linearly with the units (the mode and the stability
-   figures say when this was done; smaller corpora are clustered exactly as above). From
-   ``exact_neighbours_below`` units on, the nearest units of the smoothing (step 0) are searched
-   within k-means buckets of about a thousand units (`pipeline.vectors.bucketed_neighbours`:
-   seeded, approximate). Above ``fit_sample`` units, k is chosen on a seeded sample of that many
-   (its grid as for the units they stand for, so the number of themes stays readable), then
-   Ward's start and k-means place every unit at that k (step 2); the stability refits (step 4)
-   run on 90% subsamples of one seeded pool of ``fit_sample`` / 0.9 units.
+Method and defaults: README, section "Theme discovery".
 """
 
 from __future__ import annotations
@@ -61,6 +12,7 @@ import numpy as np
 
 from pipeline.config import ThemesParams
 from pipeline.errors import UserError
+from pipeline.schemas import UNASSIGNED
 from pipeline.themes.cluster import partition
 from pipeline.themes.hierarchy import parent_themes
 from pipeline.themes.keywords import WORD_PATTERN, keyword_text, stop_words, theme_keywords
@@ -69,8 +21,8 @@ from pipeline.themes.stability import MISSING, stability_report
 from pipeline.vectors import nearest_neighbours, neighbour_mean, unit_rows
 
 MIN_TEXTS = 3
-SUBSAMPLE_SHARE = 0.9  # step 4
-LEXICAL_DIMS = 40  # latent dimensions of the lexical view (step 0)
+SUBSAMPLE_SHARE = 0.9  # share of the units each stability refit sees
+LEXICAL_DIMS = 40  # latent dimensions of the words' view
 
 
 @dataclass(frozen=True)
@@ -83,7 +35,7 @@ class Discovery:
     parent_keywords: dict[int, list[str]] = field(default_factory=dict)
     stability: dict = field(default_factory=dict)
     k_scores: dict[int, float] = field(default_factory=dict)  # silhouette per candidate k
-    candidates: list[dict] = field(default_factory=list)  # representations tried (step 0)
+    candidates: list[dict] = field(default_factory=list)  # representations tried (lexical_weights)
     procedure: dict[int, bool] = field(default_factory=dict)  # theme id -> interview procedure
 
 
@@ -146,7 +98,7 @@ def discover_themes(
         seed=seed,
     )
     parents = parent_themes(unit_rows(embeddings), topics, n_parents=options.n_parents)
-    parent_of_unit = np.array([parents.get(int(t), -1) for t in topics])
+    parent_of_unit = np.array([parents.get(int(t), UNASSIGNED) for t in topics])
     parent_keywords = {}
     if len(set(parents.values())) < len(parents):
         parent_keywords = theme_keywords(
@@ -186,7 +138,7 @@ def select_partition(
     context_texts: list[str] | None = None,
 ) -> tuple[dict, list[dict]]:
     """(the chosen candidate, every candidate tried): one partition per weight of the words'
-    view, the steadiest across subsamples kept (steps 0-4; ties: the first)."""
+    view, the steadiest across subsamples kept (ties: the first)."""
     inputs = {"prototypes": prototypes, "context": context, "context_texts": context_texts}
     weights = dict.fromkeys(options.lexical_weights)
     tried = [
@@ -207,7 +159,7 @@ def candidate(
     lexical_weight: float,
     **inputs,
 ) -> dict | None:
-    """One representation's partition and its stability across subsamples (steps 0-4); None
+    """One representation's partition and its stability across subsamples; None
     when the words' view asked for cannot be built (too few shared words). `inputs`: the
     prototypes, context and context texts of `clustering_space`."""
     space, units, min_k, notes = clustering_space(
@@ -220,7 +172,7 @@ def candidate(
         [topics, *subsample_fits(space, topics, options=options, seed=seed)],
         unstable_below=options.unstable_below,
     )
-    if len(space) > options.fit_sample and stability.get("ari_mean") is not None:  # step 7
+    if len(space) > options.fit_sample and stability.get("ari_mean") is not None:  # a large corpus
         pool = stability_pool(len(space), options=options, seed=seed)
         stability |= {"pool": len(pool), "refit_units": int(SUBSAMPLE_SHARE * len(pool))}
     return {
@@ -229,7 +181,7 @@ def candidate(
         "mode": mode + "".join(notes),
         "scores": scores,
         "stability": stability,
-        "themes": len(set(topics.tolist()) - {-1}),
+        "themes": len(set(topics.tolist()) - {UNASSIGNED}),
         "stability_ari": stability.get("ari_mean"),
     }
 
@@ -238,9 +190,9 @@ def subsample_fits(
     space: np.ndarray, topics: np.ndarray, *, options: ThemesParams, seed: int
 ) -> list[np.ndarray]:
     """The partition fitted again, at its number of themes, on `stability_runs - 1` random
-    subsamples of SUBSAMPLE_SHARE of the units (step 4; on a large corpus, of the units of
-    `stability_pool`, step 7); units left out are MISSING."""
-    fixed = options.model_copy(update={"n_themes": max(2, len(set(topics.tolist()) - {-1}))})
+    subsamples of SUBSAMPLE_SHARE of the units (on a large corpus, of the units of
+    `stability_pool`); units left out are MISSING."""
+    fixed = options.model_copy(update={"n_themes": max(2, len(set(topics.tolist()) - {UNASSIGNED}))})
     n, runs = len(space), []
     pool = stability_pool(n, options=options, seed=seed)
     for r in range(1, options.stability_runs):
@@ -255,9 +207,9 @@ def subsample_fits(
 
 
 def stability_pool(n: int, *, options: ThemesParams, seed: int) -> np.ndarray:
-    """The units the stability refits subsample (step 4): every unit; above `fit_sample` units, a
+    """The units the stability refits subsample: every unit; above `fit_sample` units, a
     seeded sample of `fit_sample` / SUBSAMPLE_SHARE of them, so that every refit costs the same
-    whatever the corpus, and two refits share most of their units (step 7)."""
+    whatever the corpus, and two refits share most of their units."""
     if n <= options.fit_sample:
         return np.arange(n)
     size = min(n, int(np.ceil(options.fit_sample / SUBSAMPLE_SHARE)))
@@ -275,7 +227,7 @@ def clustering_space(
     context_texts: list[str] | None,
     lexical_weight: float,
 ) -> tuple[np.ndarray, int | None, int, list[str]]:
-    """The space the units are clustered in (module docstring, steps 0 and 6): (vectors, the
+    """The space the units are clustered in (context, centring, guidance, words, neighbours): (vectors, the
     unit count for the number of themes (None: rows), the least k, notes for the mode)."""
     space, units = unit_rows(np.asarray(embeddings, dtype=np.float64)), None
     notes: list[str] = []
@@ -300,7 +252,7 @@ def clustering_space(
             space = np.hstack([space, lexical_weight * lexical])
             notes.append(f", with the words' LSA view (weight {lexical_weight:g})")
     if options.smooth_neighbors and len(space) > options.smooth_neighbors + 1:
-        exact = len(space) < options.exact_neighbours_below  # step 7
+        exact = len(space) < options.exact_neighbours_below  # else bucketed (a large corpus)
         near = nearest_neighbours(
             space, options.smooth_neighbors, exact_below=options.exact_neighbours_below, seed=seed
         )
@@ -313,8 +265,8 @@ def clustering_space(
 def lexical_view(
     texts: list[str], *, seed: int, fit_on: list[str] | None = None, dims: int = LEXICAL_DIMS
 ) -> np.ndarray | None:
-    """Unit vectors of a latent semantic analysis of the texts' words (module docstring, step
-    0); None when the documents share too few words for one. `fit_on`: the documents whose
+    """Unit vectors of a latent semantic analysis of the texts' words (`lexical_weights`);
+    None when the documents share too few words for one. `fit_on`: the documents whose
     words and document frequencies define the analysis (default `texts`), e.g. each turn once
     when `texts` are segments read with their turn."""
     from sklearn.decomposition import TruncatedSVD

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from pipeline.schemas import UNASSIGNED
+
 
 def centroids(embeddings: np.ndarray, labels: np.ndarray) -> tuple[list[int], np.ndarray]:
     """Theme ids and their unit-normalised mean embeddings."""
-    ids = sorted(set(np.asarray(labels).tolist()) - {-1})
+    ids = sorted(set(np.asarray(labels).tolist()) - {UNASSIGNED})
     if not ids:
         return [], np.zeros((0, embeddings.shape[1]))
     c = np.stack([embeddings[labels == t].mean(axis=0) for t in ids])

@@ -12,6 +12,8 @@ import re
 
 import numpy as np
 
+from pipeline.schemas import UNASSIGNED
+
 # Spoken-English fillers that c-TF-IDF would otherwise rank as keywords.
 FILLERS = frozenset(
     """
@@ -91,7 +93,7 @@ def theme_keywords(
     from bertopic.dimensionality import BaseDimensionalityReduction
 
     labels = np.asarray(labels)
-    themes = sorted(set(labels.tolist()) - {-1})
+    themes = sorted(set(labels.tolist()) - {UNASSIGNED})
     if not themes:
         return {}
     docs = [keyword_text(t) for t in texts]

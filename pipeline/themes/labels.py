@@ -1,19 +1,7 @@
-"""Readable theme labels, and interview procedure recognised as such.
+"""Readable theme labels (a phrase the theme's own units say, from spaCy's parse), and
+interview procedure recognised as such.
 
-A label is a phrase the theme's own units say: the noun phrases and verb phrases of spaCy's
-parse ("team meetings", "talking about families", "waiting for a referral"), ranked by how
-typical they are of this theme against the others (a class-based TF-IDF over phrases: the
-share of the theme's units that use the phrase, times the log of how rare it is across
-themes). Phrases of 2 to `MAX_WORDS` words only; never one holding a placeholder, a
-transcriber's note, a proper noun (a name the de-identification may have missed), or only
-stop words and spoken fillers. Labels are unique across themes: a theme whose best phrase is
-taken takes its next. Without any usable phrase, the label says what the theme is about from
-its keywords ("about training and supervision").
-
-Interview procedure (consent, information sheets, recording checks, greetings, goodbyes) is
-marked: a theme is `procedure` when its label or one of its three first keywords names it
-("consent form"), or when at least `PROCEDURE_SHARE` of its central units speak of it; the
-cards say so instead of offering it as a finding.
+Method: README, section "Theme discovery" (Labels, Procedure).
 """
 
 from __future__ import annotations
@@ -23,6 +11,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from pipeline.schemas import UNASSIGNED
+from pipeline.spacy_windows import pipe_windows
 from pipeline.themes.keywords import keyword_text, stop_words
 
 MAX_WORDS = 10
@@ -93,11 +83,17 @@ def theme_labels(
 ) -> tuple[dict[int, str], dict[int, bool]]:
     """(label per theme, whether the theme is interview procedure). `vectors`: unit-normalised
     embeddings (to pick each theme's most central units); `fallback`: keywords per theme."""
-    themes = sorted(set(np.asarray(topics).tolist()) - {-1})
+    themes = sorted(set(np.asarray(topics).tolist()) - {UNASSIGNED})
     picked = {t: _nearest_units(vectors, topics, t) for t in themes}
     rows = sorted({int(i) for r in picked.values() for i in r})
-    docs = dict(zip(rows, _parser(model).pipe([texts[i] for i in rows], batch_size=64), strict=True))
-    used: dict[int, list[set[str]]] = {t: [phrases(docs[int(i)]) for i in picked[t]] for t in themes}
+    nlp = _parser(model)
+    # a unit past spaCy's max_length (E088; a whole turn with unit: turn) is parsed in windows
+    # cut after sentence ends, its phrases those of every window
+    found: dict[int, set[str]] = {i: set() for i in rows}
+    units = [texts[i] for i in rows]
+    for k, _, doc in pipe_windows(nlp, units, batch_size=64, overlap=0, whole_up_to=nlp.max_length):
+        found[rows[k]] |= phrases(doc)
+    used: dict[int, list[set[str]]] = {t: [found[int(i)] for i in picked[t]] for t in themes}
     share = {t: _shares(used[t]) for t in themes}
     spread = {}
     for t in themes:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from pipeline.schemas import UNASSIGNED
 from pipeline.themes.discover import Discovery
 
 MIN_UNITS = 30
@@ -42,14 +43,14 @@ def discover_per_question(
     """One Discovery over every unit, from `discover(indices)` run per question group; and per
     group its question, units and theme ids (for the cards and the metrics)."""
     groups, rest = question_groups(questions)
-    topics = np.full(len(questions), -1, dtype=int)
+    topics = np.full(len(questions), UNASSIGNED, dtype=int)
     keywords, labels, procedure, parents, parent_keywords, stable = {}, {}, {}, {}, {}, {}
     parts, candidates, modes, aris, runs = [], [], [], [], []
     theme_base = parent_base = 0
     for number, (question, idx) in enumerate(groups, 1):
         found = discover(idx)
         shift = {t: t + theme_base for t in found.keywords}
-        topics[idx] = np.where(found.topics == -1, -1, found.topics + theme_base)
+        topics[idx] = np.where(found.topics == UNASSIGNED, UNASSIGNED, found.topics + theme_base)
         keywords |= {shift[t]: kw for t, kw in found.keywords.items()}
         labels |= {shift[t]: label for t, label in found.labels.items()}
         procedure |= {shift[t]: p for t, p in found.procedure.items()}

@@ -7,6 +7,8 @@ from itertools import combinations
 
 import numpy as np
 
+from pipeline.schemas import UNASSIGNED
+
 MISSING = -2  # a unit the fit did not see (not the same as unassigned, -1)
 
 
@@ -16,16 +18,18 @@ def best_match_jaccard(reference: np.ndarray, other: np.ndarray) -> dict[int, fl
     reference, other = np.asarray(reference), np.asarray(other)
     shared = (reference != MISSING) & (other != MISSING)
     reference, other = reference[shared], other[shared]
-    ref_ids = sorted(set(reference.tolist()) - {-1})
-    other_ids = sorted(set(other.tolist()) - {-1})
+    ref_ids = sorted(set(reference.tolist()) - {UNASSIGNED})
+    other_ids = sorted(set(other.tolist()) - {UNASSIGNED})
     if not other_ids:
         return {int(t): 0.0 for t in ref_ids}
     # one contingency table of shared members, not a pass over the units per pair of themes
-    both = (reference != -1) & (other != -1)
+    both = (reference != UNASSIGNED) & (other != UNASSIGNED)
     inter = np.zeros((len(ref_ids), len(other_ids)), dtype=np.int64)
     np.add.at(inter, (np.searchsorted(ref_ids, reference[both]), np.searchsorted(other_ids, other[both])), 1)
-    ref_size = np.bincount(np.searchsorted(ref_ids, reference[reference != -1]), minlength=len(ref_ids))
-    other_size = np.bincount(np.searchsorted(other_ids, other[other != -1]), minlength=len(other_ids))
+    ref_size = np.bincount(
+        np.searchsorted(ref_ids, reference[reference != UNASSIGNED]), minlength=len(ref_ids)
+    )
+    other_size = np.bincount(np.searchsorted(other_ids, other[other != UNASSIGNED]), minlength=len(other_ids))
     union = ref_size[:, None] + other_size[None, :] - inter
     jaccard = np.where(union > 0, inter / np.maximum(union, 1), 0.0)
     return {int(t): max(0.0, float(jaccard[i].max())) for i, t in enumerate(ref_ids)}

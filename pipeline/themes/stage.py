@@ -9,21 +9,23 @@ import numpy as np
 import pandas as pd
 
 from pipeline.codebook import code_prototypes
-from pipeline.codings import human_segment_codes
+from pipeline.codings import human_segment_codes, reference_coder
 from pipeline.comparison import best_matching_codes
 from pipeline.config import Params, ThemesParams
 from pipeline.context import preceding_questions, turn_means, turn_texts
-from pipeline.encoder import embed_with, read_embeddings
+from pipeline.encoder import embed_with
 from pipeline.errors import UserError
-from pipeline.io import read_csv, read_table, write_csv, write_json, write_table
-from pipeline.schemas import ASSIGNMENTS, DEID_TURNS, SEGMENTS
+from pipeline.io import read_csv, write_csv
+from pipeline.schemas import UNASSIGNED
 from pipeline.themes.cards import theme_cards
 from pipeline.themes.discover import Discovery, discover_themes
 from pipeline.themes.per_question import discover_per_question
 
 
 def assignments_table(ids: list[str], found: Discovery) -> pd.DataFrame:
-    labels = [found.labels.get(int(t), "unassigned") if t != -1 else "unassigned" for t in found.topics]
+    labels = [
+        found.labels.get(int(t), "unassigned") if t != UNASSIGNED else "unassigned" for t in found.topics
+    ]
     return pd.DataFrame({"segment_id": ids, "theme_id": found.topics, "theme_label": labels})
 
 
@@ -104,14 +106,14 @@ def summary(found: Discovery, n: int, groups: list[dict] | None = None) -> dict:
     # per question group (the last: units left unassigned): its number, units and theme count
     rows = [{"number": g["number"], "units": g["units"], "themes": len(g["themes"])} for g in groups or []]
     extra = {"per_question": rows} if rows else {}
-    # a large corpus (pipeline.themes.discover, step 7): the refits' pool and their size
+    # a large corpus: the stability refits' pool and their size
     extra |= {f"stability_{k}": stab[k] for k in ("pool", "refit_units") if k in stab}
     return extra | {
         "mode": found.mode,
         "themes": len(found.keywords),
         "parent_themes": len(set(found.parents.values())),
         "segments": int(n),
-        "unassigned_share": float(np.mean(found.topics == -1)) if n else 0.0,
+        "unassigned_share": float(np.mean(found.topics == UNASSIGNED)) if n else 0.0,
         "silhouette_by_k": {str(k): round(v, 4) for k, v in found.k_scores.items()},
         "stability_runs": stab.get("runs", 1),
         "stability_ari_mean": stab.get("ari_mean"),
@@ -133,7 +135,7 @@ def _best_codes(
     gold = human_segment_codes(segments, codings, min_overlap=min_overlap)
     if gold.empty:
         return None
-    coder = sorted(gold["coder"].unique())[0]
+    coder = reference_coder(codings)
     matches = best_matching_codes(topics, segments["segment_id"].tolist(), gold[gold["coder"] == coder])
     return {t: m | {"coder": coder} for t, m in matches.items()}
 
@@ -141,37 +143,32 @@ def _best_codes(
 def run(
     params: Params,
     *,
-    segments_path: Path,
-    embeddings_path: Path,
-    out: Path,
-    cards: Path,
-    metrics: Path,
+    segments: pd.DataFrame,
+    embeddings: tuple[np.ndarray, dict],
     codebook=None,
     codings: pd.DataFrame | None = None,
-    turns_path: Path | None = None,
+    deid_turns: pd.DataFrame | None = None,
 ) -> dict:
-    """`codings` (human codings as offsets): each card then names the reference coder's code that
-    matches the theme best. `turns_path` (pseudonymised turns): the questions, read for
-    `themes.per_question`."""
-    segments = read_table(segments_path, SEGMENTS)
-    per_question = params.themes.per_question and turns_path is not None
-    turns = read_table(turns_path, DEID_TURNS) if per_question else None
-    embeddings, _ = read_embeddings(embeddings_path, segments["segment_id"].tolist())
+    """The stage's node (see `pipeline.stages`). `codings` (human codings as offsets): each card
+    then names the reference coder's code that matches the theme best. `deid_turns`: the
+    questions, for `themes.per_question`."""
+    turns = deid_turns if params.themes.per_question else None
+    embeddings = embeddings[0]
     found, groups = discover_study(segments, embeddings, params=params, codebook=codebook, turns=turns)
     assignments = assignments_table(segments["segment_id"].tolist(), found)
-    write_table(out, assignments, ASSIGNMENTS)
     best = _best_codes(segments, found.topics, codings, min_overlap=params.agreement.min_overlap)
-    cards_json = theme_cards(
+    cards = theme_cards(
         segments, embeddings, assignments, found, n_quotes=params.themes.n_quotes, best_codes=best
     )
     for group in groups or []:  # each card names the question its answers answer
-        for card in cards_json["themes"]:
+        for card in cards["themes"]:
             if card["theme_id"] in group["themes"]:
                 card["question"] = {"number": group["number"], "text": group["question"]}
-    write_json(cards, cards_json)
-    figures = summary(found, len(segments), groups)
-    write_json(metrics, figures)
-    return figures
+    return {
+        "assignments": assignments,
+        "cards": cards,
+        "themes_metrics": summary(found, len(segments), groups),
+    }
 
 
 def run_csv(params: Params, *, in_path: Path, out: Path, codebook=None, progress: bool = False) -> dict:

@@ -2,9 +2,9 @@
 kept in `<study>/theme_review.yaml` and applied to theme assignments and cards WITHOUT
 re-clustering.
 
-The decisions file is a DVC-tracked input of the report stage, so editing it re-runs the
-report (and its exports) only. Decisions apply in order; each one names theme ids as they
-stand after the decisions before it:
+The review stage snapshots the decisions file (`outputs/theme_review.json`), the report stage's
+input, so editing it re-runs the report (and its exports) only. Decisions apply in order; each
+one names theme ids as they stand after the decisions before it:
 
 ```yaml
 decisions:
@@ -35,10 +35,10 @@ import yaml
 
 from pipeline.card_body import card_body
 from pipeline.errors import UserError
-from pipeline.io import read_yaml, write_json, write_text
+from pipeline.io import read_yaml, write_text
+from pipeline.schemas import UNASSIGNED
 
 REVIEW_FILE = "theme_review.yaml"
-UNASSIGNED = -1
 UNASSIGNED_LABEL = "unassigned"
 _ACTIONS = ("merge", "rename", "drop", "split")
 # Card keys this module rebuilds; any other key (e.g. stability figures from discovery)
@@ -139,14 +139,20 @@ def load_review(path: Path) -> Review:
     )
 
 
-def write_review_snapshot(study: Path, out: Path) -> int:
-    """Write the study's review decisions, checked, as JSON (an empty list and `exists: false`
-    when it has no theme_review.yaml); returns how many. `dvc repro` runs this on every call
-    and re-runs the report only when the snapshot changes."""
+def review_snapshot(study: Path) -> dict:
+    """The study's review decisions, checked, as JSON data (an empty list and `exists: false`
+    when it has no theme_review.yaml): what the report reads, through the review stage."""
     path = study / REVIEW_FILE
     review = load_review(path)
-    write_json(out, {"exists": path.is_file(), "decisions": [d.to_dict() for d in review.decisions]})
-    return len(review.decisions)
+    return {"exists": path.is_file(), "decisions": [d.to_dict() for d in review.decisions]}
+
+
+def review_from_snapshot(snapshot: dict, *, source: str) -> Review:
+    """The decisions of a `review_snapshot`, parsed again (errors name `source`)."""
+    decisions = snapshot.get("decisions") if isinstance(snapshot, dict) else None
+    if not isinstance(decisions, list):
+        raise UserError(f"{source}: the review snapshot holds no decisions list (re-run the review stage)")
+    return Review(tuple(_parse(item, where=f"{source}: decisions[{i}]") for i, item in enumerate(decisions)))
 
 
 def _theme_id(value: object, where: str) -> int:
