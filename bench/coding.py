@@ -38,7 +38,7 @@ def figure(units: data.Units, idx: np.ndarray, pred: pd.DataFrame) -> float | No
 
 
 def _contexts(units: data.Units, emb: np.ndarray, params, *, questions: bool):
-    """Texts and features as the code stage gives them (turn, question: the demo only)."""
+    """Texts and features as the coding stage gives them (turn, question: the demo only)."""
     from pipeline.context import coding_inputs, question_vectors, turn_means
 
     if units.segments is None or params.coding.context == "none":

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.codebook import Code, Codebook, read_codebook_json
-from pipeline.codings import human_segment_codes, primary_codes, read_codings_table
+from pipeline.codings import human_segment_codes, primary_codes, read_codings_table, reference_coder
 from pipeline.config import Params, load_params
 from pipeline.context import preceding_questions
 from pipeline.formats.taguette import read_taguette_db
@@ -128,7 +128,7 @@ def _demo(params: Params) -> Units:
         mine = gold[gold["coder"] == coder].groupby("id")["code"].agg(frozenset)
         return [mine.get(i, frozenset()) for i in ids]
 
-    primary = primary_codes(gold[gold["coder"] == coders[0]]).set_index("id")["code"]
+    primary = primary_codes(gold[gold["coder"] == reference_coder(gold)]).set_index("id")["code"]
     return Units(
         name="demo",
         ids=ids,

@@ -201,7 +201,7 @@ def ratios(run: dict, fixed: dict) -> dict | None:
     if not bare or not _stage_run(run, "deid") or "embed" not in stages:
         return None
     deid, emb = _stage_run(run, "deid")["seconds"], stages["embed"]["seconds"]
-    deid_net, emb_net = net(deid, _seconds(fixed, "deidentify")), net(emb, _seconds(fixed, "embed"))
+    deid_net, emb_net = net(deid, _seconds(fixed, "deid")), net(emb, _seconds(fixed, "embed"))
     chars, segs = counts["chars"], counts["segments"]
     same = bare[f"encode_{bare['embed_precision']}_texts_per_s"]
     return {

@@ -37,7 +37,7 @@ def embed(texts: list[str], params, *, cache: bool) -> np.ndarray:
 
 
 def _pipeline_inputs(units: data.Units, emb: np.ndarray, params):
-    """Turn context, as the discover stage gives it (segments of a turn: the demo only)."""
+    """Turn context, as the themes stage gives it (segments of a turn: the demo only)."""
     from pipeline.context import turn_texts
     from pipeline.themes.stage import turn_context
 

@@ -165,6 +165,8 @@ def deid(
         raise UserError(f"{in_}: expected a .jsonl file of {{id, text}} lines or a .parquet turns table")
     if codebook_out is not None and study is None:
         raise UserError("--codebook-out needs --study (the folder whose codebook to scrub)")
+    if (codings_in is None) != (codings_out is None):
+        raise UserError("--codings-in and --codings-out go together")
     paths = {
         "turns": in_,
         "deid_turns": out,

@@ -45,13 +45,15 @@ StudyOpt = Annotated[Path | None, typer.Option(help="Study folder (default: para
 
 
 def summary(outputs: dict[str, Any]) -> dict:
-    """What a stage made, for the terminal: its metrics (counts, never text), else its outputs."""
-    shown = {k: v for k, v in outputs.items() if k.endswith("_metrics") and isinstance(v, dict)}
-    if "embeddings" in outputs:
-        shown["embeddings"] = list(outputs["embeddings"][0].shape)
-    return {k: {m: x for m, x in v.items() if not isinstance(x, dict | list)} for k, v in shown.items()} or {
-        "outputs": sorted(outputs)
+    """What a stage made, for the terminal: its metrics' counts (never text), else its outputs."""
+    shown = {
+        k: {m: x for m, x in v.items() if not isinstance(x, dict | list)}
+        for k, v in outputs.items()
+        if k.endswith("_metrics") and isinstance(v, dict)
     }
+    if "embeddings" in outputs:
+        shown["embeddings"] = {"shape": list(outputs["embeddings"][0].shape)}
+    return shown or {"outputs": sorted(outputs)}
 
 
 def run_stage_command(

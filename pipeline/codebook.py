@@ -1,7 +1,7 @@
 """The codebook: codes, their checks, the pipeline's own `codebook.json`, and the texts a code
 is recognised by (its views and their mean embedding, the code's prototype).
 
-`codebook.json` is what the deidentify stage writes for later stages (identifiers scrubbed):
+`codebook.json` is what the deid stage writes for later stages (identifiers scrubbed):
 the shape of `codebook.yaml`, `{"codes": [{"id", "name", "definition", "include", "exclude",
 "examples", "parent"}, ...]}`, or `{"codes": null}` when the study has no codebook. The
 readers of the other codebook files (.yaml, .csv, REFI .qdc) live in `pipeline.formats`.
@@ -125,7 +125,7 @@ def write_codebook_json(path: Path, codebook: Codebook | None) -> None:
 
 
 def read_codebook_json(path: Path) -> Codebook | None:
-    """The codebook a deidentify stage wrote (None: the study has no codebook)."""
+    """The codebook the deid stage wrote (None: the study has no codebook)."""
     data = read_json(path)
     if isinstance(data, dict) and set(data) == {"codes"} and data["codes"] is None:
         return None

@@ -208,8 +208,9 @@ def connect():
 
 
 _AUTH_HELP = (
-    "set RAY_AUTH_MODE=token and the head's token (`ray get-auth-token` there) in RAY_AUTH_TOKEN "
-    'or in a file named by RAY_AUTH_TOKEN_PATH (README, "More than one machine")'
+    "set RAY_AUTH_MODE=token and give this machine the head's token (`ray get-auth-token` there) "
+    'in ~/.ray/auth_token, in a file named by RAY_AUTH_TOKEN_PATH or in RAY_AUTH_TOKEN (README, "More '
+    'than one machine")'
 )
 
 

@@ -1,6 +1,6 @@
 """What a pseudonymised text looks like and how its offsets map to the original text.
 
-The deidentify stage writes, per turn, the replacements it made (`spans`: start and end in the
+The deid stage writes, per turn, the replacements it made (`spans`: start and end in the
 ORIGINAL text, and the `replacement` placeholder). Every later stage that needs an original
 offset (segments, codings, exports) maps through these functions.
 """

@@ -35,7 +35,7 @@ from pipeline.io import (
 from pipeline.layout import Layout
 from pipeline.schemas import ASSIGNMENTS, CODES, CODINGS, DEID_TURNS, SEGMENTS, TURNS, Schema
 
-STUDY = "study"  # the study folder itself: read by ingest and deid only
+STUDY = "study"  # the study folder itself: read by ingest, deid (and review: its theme_review.yaml)
 
 
 @dataclass(frozen=True)
@@ -208,7 +208,7 @@ def run_stage(
     options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Read a stage's inputs from `paths` (by key), run its node, write each output that has a
-    path (and a value); returns the outputs. An optional input without a path, or whose file
+    path; returns the outputs. An optional input without a path, or whose file
     does not exist, reaches the node as None. `options`: the command line's extra options for
     the node (None values left out)."""
     stage = stage_named(stage) if isinstance(stage, str) else stage
@@ -228,7 +228,7 @@ def run_stage(
     if set(outputs) != set(stage.outputs):
         raise RuntimeError(f"stage {stage.name} returned {sorted(outputs)}, declared {list(stage.outputs)}")
     for key in stage.outputs:
-        if key in paths and outputs[key] is not None:
+        if key in paths:
             write_output(key, paths[key], outputs[key])
     return outputs
 

@@ -24,6 +24,7 @@ Every decision may carry a free-text `note`.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,10 +142,16 @@ def load_review(path: Path) -> Review:
 
 def review_snapshot(study: Path) -> dict:
     """The study's review decisions, checked, as JSON data (an empty list and `exists: false`
-    when it has no theme_review.yaml): what the report reads, through the review stage."""
+    when it has no theme_review.yaml): what the report reads, through the review stage. `file`:
+    the review file's path, sha256 and size, which the report shows among its inputs."""
     path = study / REVIEW_FILE
     review = load_review(path)
-    return {"exists": path.is_file(), "decisions": [d.to_dict() for d in review.decisions]}
+    decisions = [d.to_dict() for d in review.decisions]
+    snapshot: dict[str, Any] = {"exists": path.is_file(), "decisions": decisions}
+    if path.is_file():
+        data = path.read_bytes()
+        snapshot["file"] = [str(path), hashlib.sha256(data).hexdigest(), len(data)]
+    return snapshot
 
 
 def review_from_snapshot(snapshot: dict, *, source: str) -> Review:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from conftest import FAST
 
 from pipeline.engine import offline_env
@@ -69,6 +70,7 @@ def test_csv_without_required_columns(tmp_path):
     assert not (tmp_path / "o.csv").exists()
 
 
+@pytest.mark.slow  # a fresh process loads the de-identification models
 def test_deidentify_jsonl_contract(tmp_path):
     src = tmp_path / "in.jsonl"
     text = "My GP Dr Ahmed in Reading gave me 07700 900461."
@@ -88,6 +90,7 @@ def test_deidentify_bad_jsonl_line(tmp_path):
     assert_user_error(cli("deidentify", "--in", str(src), "--out", str(tmp_path / "o.jsonl")), "line 2")
 
 
+@pytest.mark.slow  # three fresh processes, each loading the models
 def test_discover_code_and_agreement_contracts(tmp_path, study):
     texts = [
         "I heard nothing back after the referral for weeks.",

@@ -158,6 +158,7 @@ def qdpx_study(root: Path) -> Path:
     return study
 
 
+@pytest.mark.slow  # every stage command in turn, with the real models
 def test_qdpx_study_stages_after_deidentify_never_read_the_study_folder(tmp_path):
     study = qdpx_study(tmp_path)
     lay = Layout(tmp_path / "out")

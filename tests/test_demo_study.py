@@ -90,13 +90,14 @@ def test_two_independent_coders_code_every_transcript(codings, texts):
 
 def test_coded_spans_lie_in_participant_turns(codings, turns):
     spans = turns[turns["role"] == "participant"]
-    for row in codings.itertuples():
-        turn = spans[
-            (spans["transcript_id"] == row.transcript_id)
-            & (spans["start"] <= row.start)
-            & (spans["end"] >= row.end)
-        ]
-        assert len(turn) == 1, (row.transcript_id, row.start, row.end)
+    for tid, coded in codings.groupby("transcript_id"):
+        own = spans[spans["transcript_id"] == tid]
+        # the participant turns that hold each coded span whole: exactly one
+        holds = (own["start"].to_numpy()[None, :] <= coded["start"].to_numpy()[:, None]) & (
+            own["end"].to_numpy()[None, :] >= coded["end"].to_numpy()[:, None]
+        )
+        outside = coded.loc[holds.sum(axis=1) != 1, ["start", "end"]].values.tolist()
+        assert not outside, (tid, outside[:5])
 
 
 def test_coder_a_vs_b_kappa_per_code(codings, turns):

@@ -194,6 +194,7 @@ def test_the_command_line_pins_the_cpu_kernels_unless_the_user_chose_them():
     assert run({"ATEN_CPU_CAPABILITY": "default"})[0] == "default"
 
 
+@pytest.mark.slow  # a fresh process loads the model
 def test_rows_embedded_in_any_process_are_the_bits_the_command_line_computes():
     """The embedding cache is shared by every process that embeds (the stages, Ray actors, a
     notebook, the tests): a row computed in this process must be the row the command line,

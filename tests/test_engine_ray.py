@@ -136,7 +136,7 @@ def test_ray_engine_writes_the_same_bytes_as_local(ray_instance, demo_part, tmp_
         written[name] = {f: (out / f).read_bytes() for f in files}
     texts = pd.read_parquet(lay.segments)["text"].unique()
     assert ray_jobs[0] == -(-len(texts) // (8 * CHUNK_BATCHES)) > 1  # the embed stage's chunks
-    assert ray_jobs[1] == len(PART)  # the code stage: one batch per cross-fitted fold
+    assert ray_jobs[1] == len(PART)  # the coding stage: one batch per cross-fitted fold
     assert written["ray"] == written["local"]
     codes = pd.read_parquet(tmp_path / "ray" / "codes.parquet")
     assert len(codes) and codes["evidence"].str.startswith("few-shot").all()

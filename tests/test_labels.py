@@ -43,8 +43,9 @@ def _assert_rules(found, names: set[str]) -> None:
         assert not names & set(re.findall(r"\w+", label)), f"no names: {label}"
 
 
+@pytest.mark.slow  # the demo study de-identified, embedded and clustered with the real models
 def test_demo_labels_follow_the_rules_and_the_consent_theme_is_procedure(tmp_path):
-    # the discover stage's input: the demo's pseudonymised segments, as `dvc repro` makes them
+    # the themes stage's input: the demo's pseudonymised segments, as `dvc repro` makes them
     study, lay, params = REPO / "data" / "demo", Layout(tmp_path), load_params(None)
     prepare_segments(params, study=study, lay=lay)
     segments = read_table(lay.segments, SEGMENTS)
@@ -60,6 +61,7 @@ def test_demo_labels_follow_the_rules_and_the_consent_theme_is_procedure(tmp_pat
     assert procedure and all(PROCEDURE.search(label) for label in procedure), procedure
 
 
+@pytest.mark.slow  # a real study embedded and clustered
 @pytest.mark.skipif(not SERDIF.exists(), reason="../shared/datasets/serdif-usability is absent")
 def test_serdif_labels_follow_the_rules(tmp_path):
     _, codings, texts, _ = read_taguette_db(SERDIF)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 from pipeline.io import read_json
@@ -34,6 +35,7 @@ def _text(nb: nbformat.NotebookNode) -> str:
     return "\n".join(out)
 
 
+@pytest.mark.slow  # a notebook kernel, then the report stage again
 def test_review_notebook_saves_decisions_that_change_the_report(tiny_run_copy, monkeypatch):
     study, lay, params = tiny_run_copy  # the notebook saves a review file, the report is rewritten
     before = read_json(lay.cards)
@@ -56,6 +58,7 @@ def test_review_notebook_saves_decisions_that_change_the_report(tiny_run_copy, m
     assert read_json(lay.cards) == before  # discovery's cards untouched
 
 
+@pytest.mark.slow  # a notebook kernel
 def test_agreement_notebook_runs(tiny_run, monkeypatch, tmp_path):
     study, lay, _ = tiny_run
     nb = execute(

@@ -26,10 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "data" / "demo"
 PART = ("T12", "T20")  # two short interviews, both coded: every Ray job of the pipeline runs
 RAY = Path(sys.executable).with_name("ray")
-# Ray writes to every node's private folder a key store the test does not compare: it is the same
-# table, encrypted with a fresh nonce on each run (tests/test_engine_ray.py compares its content)
+# the pseudonym key store (private/deid_key.enc) holds the same table encrypted with a fresh
+# nonce on each run (tests/test_engine_ray.py compares its content)
 NOT_COMPARED = ("private/",)
-# small and fast: embed chunks of 64 texts (several, so that both nodes' actors encode)
+# small and fast: embed chunks of 64 texts (two or more, so that both nodes' actors encode)
 SETTINGS = ("embed.batch_size=8", "agreement.n_boot=0", "report.map=pca")
 
 
@@ -145,11 +145,15 @@ def _study(study: Path) -> Path:
 
 
 def _run(cluster: dict, name: str, *, engine: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """`run` with an empty embedding cache (every run encodes every text), its outputs then
+    moved to root/name. Every run has the same output folder and cache paths: the report lists
+    every param and the path of each file it read."""
     root = cluster["root"]
-    settings = [*SETTINGS, f"deid.key_file={root / 'deid.key'}", f"embed.cache_dir={root / name / 'cache'}"]
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline", "run", "--study", str(cluster["study"]), "--out", str(root / name)]
-        + ["--engine", engine, "--quiet"]
+    shutil.rmtree(root / "cache", ignore_errors=True)
+    settings = [*SETTINGS, f"deid.key_file={root / 'deid.key'}", f"embed.cache_dir={root / 'cache'}"]
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", "run", "--study", str(cluster["study"])]
+        + ["--out", str(root / "out"), "--engine", engine, "--quiet"]
         + [arg for s in settings for arg in ("--set", s)],
         env=env,
         cwd=ROOT,
@@ -157,11 +161,13 @@ def _run(cluster: dict, name: str, *, engine: str, env: dict[str, str]) -> subpr
         text=True,
         timeout=1200,
     )
+    if (root / "out").exists():
+        (root / "out").rename(root / name)
+    return done
 
 
 def _outputs(folder: Path) -> dict[str, bytes]:
-    files = (p for p in folder.rglob("*") if p.is_file() and "cache" not in p.relative_to(folder).parts)
-    named = {p.relative_to(folder).as_posix(): p for p in files}
+    named = {p.relative_to(folder).as_posix(): p for p in folder.rglob("*") if p.is_file()}
     return {k: p.read_bytes() for k, p in sorted(named.items()) if not k.startswith(NOT_COMPARED)}
 
 
@@ -178,7 +184,9 @@ def _nodes(env: dict[str, str]) -> list[float]:
 
 @pytest.mark.slow
 def test_two_node_cluster_with_token_writes_the_same_bytes_as_local(cluster):
-    assert _nodes(cluster["driver"]) == [1.0, 1.0]  # the worker joined with the head's token
+    # the worker joined with the head's token; with one CPU per node, the embed and code stages'
+    # two actors (one CPU each) run one on each node
+    assert _nodes(cluster["driver"]) == [1.0, 1.0]
     on_ray = _run(cluster, "out_ray", engine="ray", env=cluster["driver"])
     assert on_ray.returncode == 0, on_ray.stderr[-3000:]
     local = _run(cluster, "out_local", engine="local", env=_base_env())
@@ -187,6 +195,11 @@ def test_two_node_cluster_with_token_writes_the_same_bytes_as_local(cluster):
     for name in ("outputs/turns_deid.parquet", "outputs/embeddings.npy", "outputs/codes.parquet"):
         assert name in local_out  # the stages that run on Ray wrote their outputs
     assert list(ray_out) == list(local_out)
+    # the report lists every param, `engine` among them: its one row is all that may differ
+    row = "<tr><td>engine</td><td>{}</td></tr>"
+    report = ray_out["reports/index.html"]
+    assert report.count(row.format("ray").encode()) == 1
+    ray_out["reports/index.html"] = report.replace(row.format("ray").encode(), row.format("local").encode())
     assert [k for k in local_out if ray_out[k] != local_out[k]] == []
     assert json.loads(local_out["metrics/deid.json"])["replacements"] > 0
 

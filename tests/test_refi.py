@@ -198,6 +198,7 @@ def test_project_round_trips(tmp_path):
     assert read_project_cases(path).to_dict("records") == PARTICIPANTS.to_dict("records")
 
 
+@pytest.mark.slow  # 100,001 source files written and read back
 def test_a_survey_sized_project_round_trips(tmp_path):
     """A national survey's export holds a source file per respondent: 100,001 of them (more
     than the reader once allowed) read back, every text and coding as written."""

@@ -33,8 +33,9 @@ from pipeline.theme_review import (
     SplitPart,
     apply_review,
     load_review,
+    review_from_snapshot,
+    review_snapshot,
     save_review,
-    write_review_snapshot,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -229,18 +230,17 @@ def test_review_file_mistakes_name_the_decision(tmp_path, text, message):
 
 def test_review_snapshot_exists_without_a_review_file(tmp_path):
     # dvc repro's report stage depends on the snapshot: a study without theme_review.yaml runs
-    out = tmp_path / "snapshot.json"
-    assert write_review_snapshot(tmp_path, out) == 0
-    assert json.loads(out.read_text()) == {"exists": False, "decisions": []}
-    save_review(Review().merge(1, 2, label="Waiting").drop(3), tmp_path / "theme_review.yaml")
-    assert write_review_snapshot(tmp_path, out) == 2
-    assert json.loads(out.read_text()) == {
-        "exists": True,
-        "decisions": [{"merge": [1, 2], "label": "Waiting"}, {"drop": 3}],
-    }
-    (tmp_path / "theme_review.yaml").write_text("decisions:\n  - merge: one\n")
+    assert review_snapshot(tmp_path) == {"exists": False, "decisions": []}
+    path = tmp_path / "theme_review.yaml"
+    save_review(Review().merge(1, 2, label="Waiting").drop(3), path)
+    snapshot = review_snapshot(tmp_path)
+    assert snapshot["decisions"] == [{"merge": [1, 2], "label": "Waiting"}, {"drop": 3}]
+    data = path.read_bytes()
+    assert snapshot["exists"] and snapshot["file"] == [str(path), hashlib.sha256(data).hexdigest(), len(data)]
+    assert review_from_snapshot(snapshot, source="s").decisions == load_review(path).decisions
+    path.write_text("decisions:\n  - merge: one\n")
     with pytest.raises(UserError, match="theme_review.yaml"):
-        write_review_snapshot(tmp_path, out)
+        review_snapshot(tmp_path)
 
 
 def test_review_unknown_theme_or_segment_is_an_error():

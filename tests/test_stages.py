@@ -61,3 +61,17 @@ def test_a_stage_command_without_root_or_files_says_what_to_give(tmp_path):
     result = CliRunner().invoke(app, ["segment", "--quiet"])
     assert result.exit_code == 2
     assert "give --root, or a file for each of: deid_turns, segments" in result.output
+
+
+def test_the_summary_shows_counts_and_shapes_never_texts():
+    import numpy as np
+
+    from pipeline.cli_options import summary
+
+    outputs = {
+        "segments": "a table of texts",
+        "segment_metrics": {"segments": 3, "by_group": {"parent": 3}},
+        "embeddings": (np.zeros((3, 4)), {"model": "m"}),
+    }
+    assert summary(outputs) == {"segment_metrics": {"segments": 3}, "embeddings": {"shape": [3, 4]}}
+    assert summary({"theme_review": {"exists": False}}) == {"outputs": ["theme_review"]}

@@ -1,5 +1,5 @@
 """The codebook with identifiers scrubbed, for every stage after de-identification: the
-deidentify stage writes it as `outputs/codebook.json`, so later stages never read the study
+deid stage writes it as `outputs/codebook.json`, so later stages never read the study
 folder's own codebook."""
 
 from __future__ import annotations

@@ -169,10 +169,11 @@ def _summary_context(metrics: dict, cards: dict, groups: list[str], theme: np.nd
     }
 
 
-def _hashes(digests: dict, *, review: bool) -> list[tuple[str, str, int]]:
-    """The inputs by digest, in the report's order (the review's snapshot only when the study
-    has a review file)."""
-    return [digests[k] for k in (*_HASHED, *(["theme_review"] if review else [])) if k in digests]
+def _hashes(digests: dict, snapshot: dict) -> list[tuple[str, str, int]]:
+    """The inputs by digest, in the report's order, and the review file as the review stage
+    read it (when the study has one)."""
+    review = [tuple(snapshot["file"])] if snapshot.get("file") else []
+    return [digests[k] for k in _HASHED if k in digests] + review
 
 
 def _review(params: Params, snapshot: dict) -> tuple[Review, dict]:
@@ -226,7 +227,7 @@ def run(
         n_quotes=params.report.n_quotes,
         source=review_shown["review_path"],
     )
-    # transcripts, participants and groups as the deidentify stage passed them on
+    # transcripts, participants and groups as the deid stage passed them on
     participants = deid_turns[["transcript_id", "participant_id", "group"]].drop_duplicates("transcript_id")
     groups = sorted(participants["group"].unique())
     ref = agreement_metrics.get("reference_coder")
@@ -252,7 +253,7 @@ def run(
         **review_shown,
         "params": _param_rows(params),
         "models": _models(params, emb_meta),
-        "hashes": _hashes(digests or {}, review=review_shown["review_exists"]),
+        "hashes": _hashes(digests or {}, theme_review),
         "agreement": agreement_metrics,
         "coding": metrics["coding"],
         "kappa_rows": krows,
