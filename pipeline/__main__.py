@@ -116,7 +116,11 @@ def ingest(
 ):
     """Read transcripts and participants into a turns table, and the human codings into an
     offsets-only table."""
-    paths = {"turns": out, "codings_ingested": codings, "ingest_metrics": metrics}
+    paths = {
+        "turns": ("--out", out),
+        "codings_ingested": ("--codings", codings),
+        "ingest_metrics": ("--metrics", metrics),
+    }
     return run_stage_command(
         "ingest", _params(params, set_), root=root, study=study, paths=paths, quiet=quiet
     )
@@ -168,15 +172,17 @@ def deid(
     if (codings_in is None) != (codings_out is None):
         raise UserError("--codings-in and --codings-out go together")
     paths = {
-        "turns": in_,
-        "deid_turns": out,
-        "deid_metrics": metrics,
-        "key_store": key_store,
-        "codings_ingested": codings_in,
-        "codings": codings_out,
-        "codebook": codebook_out,
+        "turns": ("--in", in_),
+        "deid_turns": ("--out", out),
+        "deid_metrics": ("--metrics", metrics),
+        "key_store": ("--key-store", key_store),
+        "codings_ingested": ("--codings-in", codings_in),
+        "codings": ("--codings-out", codings_out),
+        "codebook": ("--codebook-out", codebook_out),
     }
-    explicit = {k: v for k, v in paths.items() if v is not None or k in ("turns", "deid_turns", "key_store")}
+    explicit = {
+        k: v for k, v in paths.items() if v[1] is not None or k in ("turns", "deid_turns", "key_store")
+    }
     return run_stage_command(
         "deid", p, root=root, study=study, paths=explicit, quiet=quiet, register=register, allow=allow
     )
@@ -212,7 +218,11 @@ def segment(
     quiet: QuietOpt = False,
 ):
     """Split pseudonymised turns into units of analysis with provenance."""
-    paths = {"deid_turns": in_, "segments": out, "segment_metrics": metrics}
+    paths = {
+        "deid_turns": ("--in", in_),
+        "segments": ("--out", out),
+        "segment_metrics": ("--metrics", metrics),
+    }
     return run_stage_command(
         "segment", _params(params, set_), root=root, study=study, paths=paths, quiet=quiet
     )
@@ -230,7 +240,7 @@ def embed(
     quiet: QuietOpt = False,
 ):
     """Embed segments (cached by model and text hash); writes .npy plus a .json sidecar."""
-    paths = {"segments": in_, "embeddings": out}
+    paths = {"segments": ("--in", in_), "embeddings": ("--out", out)}
     return run_stage_command(
         "embed", _params(params, set_, engine), root=root, study=study, paths=paths, quiet=quiet
     )
@@ -267,14 +277,14 @@ def themes(
         book = read_input("codebook", codebook) if codebook is not None else None
         return stage.run_csv(p, in_path=in_, out=out, codebook=book, progress=not quiet)
     paths = {
-        "segments": in_,
-        "embeddings": embeddings,
-        "assignments": out,
-        "cards": cards,
-        "themes_metrics": metrics,
-        "codebook": codebook,
-        "codings": codings,
-        "deid_turns": turns,
+        "segments": ("--in", in_),
+        "embeddings": ("--embeddings", embeddings),
+        "assignments": ("--out", out),
+        "cards": ("--cards", cards),
+        "themes_metrics": ("--metrics", metrics),
+        "codebook": ("--codebook", codebook),
+        "codings": ("--codings", codings),
+        "deid_turns": ("--turns", turns),
     }
     return run_stage_command("themes", p, root=root, study=study, paths=paths, quiet=quiet)
 
@@ -311,14 +321,14 @@ def coding(
             raise UserError("--codebook is required when --in is a CSV")
         return stage.run_csv(p, in_path=in_, codebook_path=codebook, out=out, train=train, progress=not quiet)
     paths = {
-        "segments": in_,
-        "embeddings": embeddings,
-        "codebook": codebook,
-        "codings": codings,
-        "deid_turns": turns,
-        "codes": out,
+        "segments": ("--in", in_),
+        "embeddings": ("--embeddings", embeddings),
+        "codebook": ("--codebook", codebook),
+        "codings": ("--codings", codings),
+        "deid_turns": ("--turns", turns),
+        "codes": ("--out", out),
     }
-    paths |= {"coding_metrics": metrics} if metrics is not None else {}
+    paths |= {"coding_metrics": ("--metrics", metrics)} if metrics is not None else {}
     return run_stage_command("coding", p, root=root, study=study, paths=paths, quiet=quiet)
 
 
@@ -359,15 +369,15 @@ def agreement(
         )
         return report.get("overall", report.get("status"))
     paths = {
-        "segments": segments,
-        "assignments": themes,
-        "codes": codes,
-        "codebook": codebook,
-        "codings": codings,
-        "ingest_metrics": ingest_metrics,
-        "agreement_metrics": out,
-        "agreement_plot": plot,
-        "confusion_plot": confusion,
+        "segments": ("--segments", segments),
+        "assignments": ("--themes", themes),
+        "codes": ("--codes", codes),
+        "codebook": ("--codebook", codebook),
+        "codings": ("--codings", codings),
+        "ingest_metrics": ("--ingest-metrics", ingest_metrics),
+        "agreement_metrics": ("--out", out),
+        "agreement_plot": ("--plot", plot),
+        "confusion_plot": ("--confusion", confusion),
     }
     return run_stage_command("agreement", p, root=root, study=study, paths=paths, quiet=quiet)
 
@@ -383,7 +393,12 @@ def review(
 ):
     """Snapshot the study's theme review decisions (theme_review.yaml) for the report."""
     return run_stage_command(
-        "review", _params(params, set_), root=root, study=study, paths={"theme_review": out}, quiet=quiet
+        "review",
+        _params(params, set_),
+        root=root,
+        study=study,
+        paths={"theme_review": ("--out", out)},
+        quiet=quiet,
     )
 
 
@@ -409,17 +424,17 @@ def report(
 ):
     """Write the HTML report and the REFI-QDA exports, with the study's theme review applied."""
     files = {
-        "cards": cards,
-        "assignments": assignments,
-        "segments": segments,
-        "embeddings": embeddings,
-        "codes": codes,
-        "deid_turns": turns,
-        "codebook": codebook,
-        "codings": codings,
-        "theme_review": review,
-        "report": out,
-        "exports": exports,
+        "cards": ("--cards", cards),
+        "assignments": ("--assignments", assignments),
+        "segments": ("--segments", segments),
+        "embeddings": ("--embeddings", embeddings),
+        "codes": ("--codes", codes),
+        "deid_turns": ("--turns", turns),
+        "codebook": ("--codebook", codebook),
+        "codings": ("--codings", codings),
+        "theme_review": ("--review", review),
+        "report": ("--out", out),
+        "exports": ("--exports", exports),
     }
     paths = report_paths(metrics_dir, files)
     return run_stage_command(

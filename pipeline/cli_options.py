@@ -57,30 +57,39 @@ def summary(outputs: dict[str, Any]) -> dict:
 
 
 def run_stage_command(
-    name: str, p: Params, *, root: Path | None, study: Path | None, paths: dict, quiet: bool, **options
-):
-    """Run a stage over an output folder (`--root`) or over the files named on the command line."""
+    name: str,
+    p: Params,
+    *,
+    root: Path | None,
+    study: Path | None,
+    paths: dict[str, tuple[str, Path | None]],
+    quiet: bool,
+    **options,
+) -> dict:
+    """Run a stage over an output folder (`--root`) or over the files named on the command line
+    (`paths`: key -> (its option, the file or None))."""
     from pipeline.stages import STUDY, layout_paths, run_stage, stage_named
 
     stage = stage_named(name)
     if root is not None:  # as dvc repro runs it: the study of params unless given
-        paths = layout_paths(stage, Layout(root), study=study if study is not None else Path(p.study))
-    elif STUDY in stage.inputs:
-        paths = {STUDY: study, **paths}
-    if STUDY in paths:
+        given = layout_paths(stage, Layout(root), study=study if study is not None else Path(p.study))
+    else:
+        needed = [k for k in stage.inputs if k not in stage.optional and k != STUDY] + [stage.outputs[0]]
+        missing = [paths[k][0] for k in needed if k in paths and paths[k][1] is None]
+        if (STUDY in stage.inputs and STUDY not in stage.optional and study is None) or missing:
+            flags = ["--study"] * (STUDY in stage.inputs and study is None) + missing
+            raise UserError(f"{name}: give --root, or {', '.join(flags)}")
+        given = {k: v for k, (_, v) in paths.items() if v is not None}
+        given |= {STUDY: study} if STUDY in stage.inputs and study is not None else {}
+    if STUDY in given:
         from pipeline.study import require_study
 
-        require_study(paths[STUDY])
-        p = p.model_copy(update={"study": str(paths[STUDY])})
-    needed = [k for k in stage.inputs if k not in stage.optional] + [stage.outputs[0]]
-    missing = [k for k in needed if paths.get(k) is None]
-    if root is None and missing:
-        raise UserError(f"{name}: give --root, or a file for each of: {', '.join(missing)}")
-    given = {k: v for k, v in paths.items() if v is not None}
+        require_study(given[STUDY])
+        p = p.model_copy(update={"study": str(given[STUDY])})
     return summary(run_stage(stage, p, paths=given, progress=not quiet, options=options))
 
 
-def report_paths(metrics_dir: Path, files: dict[str, Path]) -> dict[str, Path]:
+def report_paths(metrics_dir: Path, files: dict[str, tuple[str, Path]]) -> dict[str, tuple[str, Path]]:
     from pipeline.layout import METRIC_STAGES, metric_file
 
-    return {f"{s}_metrics": metric_file(metrics_dir, s) for s in METRIC_STAGES} | files
+    return {f"{s}_metrics": ("--metrics-dir", metric_file(metrics_dir, s)) for s in METRIC_STAGES} | files

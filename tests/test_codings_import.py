@@ -15,7 +15,6 @@ import pytest
 from conftest import FAST, TRANSCRIPTS, _codings, make_study
 from typer.testing import CliRunner
 
-from pipeline import ingest
 from pipeline.__main__ import app
 from pipeline.codebook import Code, Codebook, read_codebook_json, write_codebook_json
 from pipeline.codings import read_codings_table
@@ -25,6 +24,7 @@ from pipeline.formats.readers import read_codebook
 from pipeline.io import read_json
 from pipeline.runner import Layout
 from pipeline.schemas import CODINGS
+from pipeline.stages import run_stage
 
 SETS = [a for s in FAST for a in ("--set", s)]
 
@@ -46,13 +46,13 @@ def one_line_error(*args: object) -> str:
 
 def ingest_to(study: Path, out: Path) -> Layout:
     lay = Layout(out)
-    ingest.run(
-        load_params(None, FAST),
-        study=study,
-        out=lay.turns,
-        codings=lay.codings,
-        metrics=lay.metrics / "ingest.json",
-    )
+    paths = {
+        "study": study,
+        "turns": lay.turns,
+        "codings_ingested": lay.codings,
+        "ingest_metrics": lay.metric("ingest"),
+    }
+    run_stage("ingest", load_params(None, FAST), paths=paths)
     return lay
 
 
@@ -227,6 +227,17 @@ def test_stage_commands_give_one_line_errors(tmp_path, study):
         "agreement", "--codebook", tmp_path / "book.json", "--codings", lay.codings, "--segments", "s",
         "--themes", "t", "--codes", "c", "--out", tmp_path / "m.json",
     )  # fmt: skip
+    assert "s: file not found" in line  # the first input read
+    (tmp_path / "units.csv").write_text("id,text\n1,We waited for weeks.\n")
+    line = one_line_error(
+        "themes",
+        "--in",
+        tmp_path / "units.csv",
+        "--codebook",
+        tmp_path / "book.json",
+        "--out",
+        tmp_path / "o.csv",
+    )
     assert "book.json line 1: not valid JSON" in line
     line = one_line_error(
         "deidentify", "--in", lay.turns, "--out", "x", "--codebook-out", tmp_path / "c.json"

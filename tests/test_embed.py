@@ -150,10 +150,10 @@ def test_cuda_without_a_gpu_is_a_user_error_naming_the_param(tmp_path):
 def test_the_embed_stage_and_the_report_say_which_device_and_precision_embedded(tmp_path):
     import pandas as pd
 
-    from pipeline import embed
     from pipeline.config import load_params
     from pipeline.report.stage import _models
     from pipeline.schemas import SEGMENTS
+    from pipeline.stages import run_stage
 
     segments = pd.DataFrame(
         [("s1", "T1", "P1", "parent", 0, "participant", 0, 10, 0, 10, "We waited for weeks.")],
@@ -161,8 +161,8 @@ def test_the_embed_stage_and_the_report_say_which_device_and_precision_embedded(
     )
     SEGMENTS.conform(segments, source="test").to_parquet(tmp_path / "segments.parquet")
     params = load_params(None, [f"embed.cache_dir={tmp_path / 'cache'}"])
-    figures = embed.run(params, segments_path=tmp_path / "segments.parquet", out=tmp_path / "emb.npy")
-    assert (figures["device"], figures["precision"]) == ("cpu", "float32")
+    paths = {"segments": tmp_path / "segments.parquet", "embeddings": tmp_path / "emb.npy"}
+    run_stage("embed", params, paths=paths)
     meta = json.loads((tmp_path / "emb.json").read_text())
     assert (meta["device"], meta["precision"]) == ("cpu", "float32")
     role = _models(params, meta)[0][0]

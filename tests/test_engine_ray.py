@@ -12,6 +12,7 @@ import pytest
 
 from pipeline import engine
 from pipeline.engine import Shared, batched, map_batches
+from pipeline.stages import run_stage
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
 PART = ("T12", "T20")  # two short interviews (a referrer, a commissioner), both coded by coder A
@@ -76,7 +77,7 @@ def ray_instance():
 def demo_part(tmp_path_factory) -> dict:
     """Segments of two demo transcripts, with their codings and codebook. The turns are taken
     as de-identified as they are (the engine, not de-identification, is under test)."""
-    from pipeline import ingest, segment
+    from pipeline.codebook import write_codebook_json
     from pipeline.config import load_params
     from pipeline.layout import Layout
     from pipeline.schemas import DEID_TURNS, TURNS
@@ -93,17 +94,30 @@ def demo_part(tmp_path_factory) -> dict:
         table = pd.read_csv(DEMO / name, dtype=str, keep_default_na=False)
         table[table["transcript_id"].isin(PART)].to_csv(study / name, index=False)
     lay, params = Layout(root), load_params(None)
-    ingest.run(params, study=study, out=lay.turns, codings=lay.codings, metrics=lay.metric("ingest"))
+    ingest_paths = {
+        "study": study,
+        "turns": lay.turns,
+        "codings_ingested": lay.codings,
+        "ingest_metrics": lay.metric("ingest"),
+    }
+    run_stage("ingest", params, paths=ingest_paths)
     turns = pd.read_parquet(lay.turns)[TURNS.names].assign(spans="[]")
     DEID_TURNS.conform(turns, source="test").to_parquet(lay.deid_turns)
-    segment.run(params, turns_path=lay.deid_turns, out=lay.segments, metrics=lay.metric("segment"))
-    return {"lay": lay, "codebook": load_codebook(study)}
+    run_stage(
+        "segment",
+        params,
+        paths={
+            "deid_turns": lay.deid_turns,
+            "segments": lay.segments,
+            "segment_metrics": lay.metric("segment"),
+        },
+    )
+    write_codebook_json(root / "codebook.json", load_codebook(study))
+    return {"lay": lay, "codebook": root / "codebook.json"}
 
 
 @pytest.mark.slow
 def test_ray_engine_writes_the_same_bytes_as_local(ray_instance, demo_part, tmp_path, monkeypatch):
-    from pipeline import coding, embed
-    from pipeline.codings import read_codings_table
     from pipeline.config import load_params
     from pipeline.encoder import CHUNK_BATCHES
 
@@ -120,17 +134,20 @@ def test_ray_engine_writes_the_same_bytes_as_local(ray_instance, demo_part, tmp_
         params = load_params(
             None, [f"engine={name}", f"embed.cache_dir={out / 'cache'}", "embed.batch_size=8"]
         )
-        figures = embed.run(params, segments_path=lay.segments, out=out / "embeddings.npy")
-        assert (figures["device"], figures["precision"]) == ("cpu", "float32")
-        coding.run(
+        run_stage("embed", params, paths={"segments": lay.segments, "embeddings": out / "embeddings.npy"})
+        paths = {
+            "segments": lay.segments,
+            "embeddings": out / "embeddings.npy",
+            "codebook": demo_part["codebook"],
+            "codings": lay.codings,
+            "deid_turns": lay.deid_turns,
+            "codes": out / "codes.parquet",
+            "coding_metrics": out / "coding.json",
+        }
+        run_stage(
+            "coding",
             load_params(None, [f"engine={name}", f"embed.cache_dir={tmp_path / 'cache'}"]),
-            segments_path=lay.segments,
-            embeddings_path=out / "embeddings.npy",
-            codebook=demo_part["codebook"],
-            codings=read_codings_table(lay.codings),
-            out=out / "codes.parquet",
-            turns_path=lay.deid_turns,
-            metrics=out / "coding.json",
+            paths=paths,
         )
         files = ("embeddings.npy", "embeddings.json", "codes.parquet", "coding.json")
         written[name] = {f: (out / f).read_bytes() for f in files}
@@ -159,7 +176,6 @@ def test_a_user_error_on_a_worker_is_one_line_here(ray_instance):
 def test_ray_deidentification_writes_the_same_bytes_as_local(ray_instance, demo_part, tmp_path, monkeypatch):
     """Map (each text's detectors on the actors) -> reduce (the study's surfaces, pseudonyms)
     -> map (propagation and replacement): the same outputs as in one process."""
-    from pipeline import deid
     from pipeline.config import load_params
     from pipeline.deid import detect
     from pipeline.deid.keystore import load_key, read_store
@@ -173,15 +189,15 @@ def test_ray_deidentification_writes_the_same_bytes_as_local(ray_instance, demo_
     for name in ("local", "ray"):
         out = tmp_path / name
         params = load_params(None, [f"engine={name}", f"deid.key_file={tmp_path / 'deid.key'}"])
-        deid.run(
-            params,
-            turns_path=lay.turns,
-            out=out / "turns_deid.parquet",
-            metrics=out / "deid.json",
-            key_store=out / "key.enc",
-            codings_in=lay.codings,
-            codings_out=out / "codings.parquet",
-        )
+        paths = {
+            "turns": lay.turns,
+            "codings_ingested": lay.codings,
+            "deid_turns": out / "turns_deid.parquet",
+            "deid_metrics": out / "deid.json",
+            "key_store": out / "key.enc",
+            "codings": out / "codings.parquet",
+        }
+        run_stage("deid", params, paths=paths)
         written[name] = {
             f: (out / f).read_bytes() for f in ("turns_deid.parquet", "deid.json", "codings.parquet")
         }

@@ -21,6 +21,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import FAST
+
+from pipeline.engine import offline_env
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "data" / "demo"
@@ -30,7 +33,7 @@ RAY = Path(sys.executable).with_name("ray")
 # nonce on each run (tests/test_engine_ray.py compares its content)
 NOT_COMPARED = ("private/",)
 # small and fast: embed chunks of 64 texts (two or more, so that both nodes' actors encode)
-SETTINGS = ("embed.batch_size=8", "agreement.n_boot=0", "report.map=pca")
+SETTINGS = (*FAST, "embed.batch_size=8", "agreement.n_boot=0", "report.map=pca")
 
 
 def _free_port() -> int:
@@ -42,7 +45,7 @@ def _free_port() -> int:
 def _base_env() -> dict[str, str]:
     """This environment without any Ray address or token of the user's."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_ADDRESS", "RAY_AUTH"))}
-    return env | {"RAY_USAGE_STATS_ENABLED": "0", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    return env | {"RAY_USAGE_STATS_ENABLED": "0"} | offline_env()
 
 
 def _stop(groups: list[int]) -> None:

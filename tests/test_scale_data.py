@@ -18,15 +18,8 @@ from pipeline.study import load_codebook
 
 
 def _ingested(study, tmp_path) -> tuple[pd.DataFrame, dict]:
-    out = tmp_path / "out"
-    counts = ingest(
-        load_params(None, []),
-        study=study,
-        out=out / "turns.parquet",
-        codings=out / "codings.parquet",
-        metrics=out / "ingest.json",
-    )
-    return pd.read_parquet(out / "turns.parquet"), counts
+    outputs = ingest(load_params(None, []), study=study)  # the ingest stage's node
+    return outputs["turns"], outputs["ingest_metrics"]
 
 
 def _gold(study) -> list[dict]:

@@ -60,7 +60,7 @@ def test_the_command_line_answers_to_every_stage_name(name):
 def test_a_stage_command_without_root_or_files_says_what_to_give(tmp_path):
     result = CliRunner().invoke(app, ["segment", "--quiet"])
     assert result.exit_code == 2
-    assert "give --root, or a file for each of: deid_turns, segments" in result.output
+    assert "segment: give --root, or --in, --out" in result.output
 
 
 def test_the_summary_shows_counts_and_shapes_never_texts():

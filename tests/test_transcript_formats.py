@@ -397,6 +397,13 @@ def test_xml_entities_are_refused(suffix, tmp_path):
     _one_line_error(_rezip(good, {part: evil.encode()}), suffix, "DOCTYPE or ENTITY")
 
 
+@pytest.mark.parametrize("suffix", [".docx", ".odt"])
+def test_well_formed_xml_that_is_no_document_is_a_one_line_error(suffix):
+    good = make_docx(["Amy: hi"]) if suffix == ".docx" else make_odt(["Amy: hi"])
+    part = "word/document.xml" if suffix == ".docx" else "content.xml"
+    _one_line_error(_rezip(good, {part: b'<?xml version="1.0"?><root/>'}), suffix, "not readable")
+
+
 @pytest.mark.parametrize("suffix", [".txt", ".docx", ".odt", ".vtt"])
 def test_a_million_character_turn(suffix):
     words = "word " * 200_000

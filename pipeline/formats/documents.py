@@ -52,7 +52,7 @@ def docx_text(data: bytes, source: str) -> str:
     except UserError:
         raise
     except Exception as e:  # python-docx raises many types on malformed packages
-        raise UserError(f"{source}: not a readable Word .docx document ({type(e).__name__})") from None
+        raise UserError(f"{source}: not readable as a Word .docx document ({type(e).__name__})") from None
     return "\n".join(paragraphs)
 
 
@@ -91,7 +91,7 @@ def odt_text(data: bytes, source: str) -> str:
     except UserError:
         raise
     except Exception as e:  # odfpy raises many types on malformed documents
-        raise UserError(f"{source}: not a readable {ODT} ({type(e).__name__})") from None
+        raise UserError(f"{source}: not readable as {ODT} ({type(e).__name__})") from None
     return "\n".join(paragraphs)
 
 
