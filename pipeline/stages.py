@@ -71,6 +71,7 @@ STAGES: tuple[Stage, ...] = (
         "deid_turns codings codebook key_store deid_metrics",
         "deid engine",
         aliases=("deidentify",),
+        optional=("study", "codings_ingested"),  # the command line's turns-only mode
         progress=True,
     ),
     _stage("segment", "deid_turns", "segments segment_metrics", "segment"),
