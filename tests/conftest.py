@@ -109,6 +109,29 @@ def make_study(root: Path, transcripts: dict[str, str] | None = None) -> Path:
     return study
 
 
+DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
+# two short demo interviews (a referrer, a commissioner), both coded by coder A: every Ray job of
+# the pipeline runs on them
+DEMO_PART = ("T12", "T20")
+
+
+def demo_part_study(study: Path, transcripts: tuple[str, ...] = DEMO_PART) -> Path:
+    """Some of the demo's interviews, with their participants, codebook and codings."""
+    import shutil
+
+    import pandas as pd
+
+    (study / "transcripts").mkdir(parents=True)
+    for name in ("study.yaml", "codebook.yaml"):
+        shutil.copy(DEMO / name, study / name)
+    for tid in transcripts:
+        shutil.copy(DEMO / "transcripts" / f"{tid}.txt", study / "transcripts")
+    for name in ("participants.csv", "codings.csv"):
+        table = pd.read_csv(DEMO / name, dtype=str, keep_default_na=False)
+        table[table["transcript_id"].isin(transcripts)].to_csv(study / name, index=False)
+    return study
+
+
 @pytest.fixture
 def study(tmp_path: Path) -> Path:
     return make_study(tmp_path)

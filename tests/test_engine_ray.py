@@ -4,18 +4,15 @@ part of the demo study, on a local Ray instance of 2 CPUs (slow: one to two minu
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import DEMO_PART as PART
+from conftest import demo_part_study
 
 from pipeline import engine
 from pipeline.engine import Shared, batched, map_batches
 from pipeline.stages import run_stage
-
-DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
-PART = ("T12", "T20")  # two short interviews (a referrer, a commissioner), both coded by coder A
 
 
 def test_local_engine_runs_setup_once_and_each_batch_as_given_in_order():
@@ -84,15 +81,7 @@ def demo_part(tmp_path_factory) -> dict:
     from pipeline.study import load_codebook
 
     root = tmp_path_factory.mktemp("demo_part")
-    study = root / "study"
-    (study / "transcripts").mkdir(parents=True)
-    for name in ("study.yaml", "codebook.yaml"):
-        shutil.copy(DEMO / name, study / name)
-    for tid in PART:
-        shutil.copy(DEMO / "transcripts" / f"{tid}.txt", study / "transcripts")
-    for name in ("participants.csv", "codings.csv"):
-        table = pd.read_csv(DEMO / name, dtype=str, keep_default_na=False)
-        table[table["transcript_id"].isin(PART)].to_csv(study / name, index=False)
+    study = demo_part_study(root / "study")
     lay, params = Layout(root), load_params(None)
     ingest_paths = {
         "study": study,

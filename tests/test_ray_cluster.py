@@ -19,15 +19,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import pandas as pd
 import pytest
-from conftest import FAST
+from conftest import FAST, demo_part_study
 
 from pipeline.engine import offline_env
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / "data" / "demo"
-PART = ("T12", "T20")  # two short interviews, both coded: every Ray job of the pipeline runs
 RAY = Path(sys.executable).with_name("ray")
 # the pseudonym key store (private/deid_key.enc) holds the same table encrypted with a fresh
 # nonce on each run (tests/test_engine_ray.py compares its content)
@@ -127,24 +124,10 @@ def cluster() -> Iterator[dict]:
             "RAY_AUTH_MODE": "token",
             "RAY_AUTH_TOKEN_PATH": str(token_file),
         }
-        yield {"root": root, "driver": driver, "token": token, "study": _study(root / "study")}
+        yield {"root": root, "driver": driver, "token": token, "study": demo_part_study(root / "study")}
     finally:
         _stop(groups)
         shutil.rmtree(root, ignore_errors=True)
-
-
-def _study(study: Path) -> Path:
-    """Two demo interviews with their participants, codebook and codings (the code stage's
-    few-shot inference is one of the Ray jobs)."""
-    (study / "transcripts").mkdir(parents=True)
-    for name in ("study.yaml", "codebook.yaml"):
-        shutil.copy(DEMO / name, study / name)
-    for tid in PART:
-        shutil.copy(DEMO / "transcripts" / f"{tid}.txt", study / "transcripts")
-    for name in ("participants.csv", "codings.csv"):
-        table = pd.read_csv(DEMO / name, dtype=str, keep_default_na=False)
-        table[table["transcript_id"].isin(PART)].to_csv(study / name, index=False)
-    return study
 
 
 def _run(cluster: dict, name: str, *, engine: str, env: dict[str, str]) -> subprocess.CompletedProcess:
