@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.metadata
+import os
 import re
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.config import EmbedParams
-from pipeline.engine import batched, map_batches
+from pipeline.engine import batched, kernel_env, map_batches
 from pipeline.errors import UserError
 from pipeline.io import atomic_path, ids_hash, read_matrix
 
@@ -82,13 +83,22 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _kernels_tag() -> str:
+    """A short digest of the kernel settings this process runs with (those the package pins)."""
+    names = sorted(set(kernel_env()) | {"ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR"})
+    pinned = ";".join(f"{n}={os.environ.get(n, '')}" for n in names)
+    return hashlib.sha256(pinned.encode()).hexdigest()[:8]
+
+
 def _cache_file(cache_dir: Path, model: str, device: str, precision: str) -> Path:
-    """One cache file per model, version, device and precision (the CPU's float64 file keeps
-    the name it had before GPUs and unpadded batches: its embeddings stay valid; float32 rows
-    encoded in padded batches were not reproducible, so the unpadded ones have a file of their own)."""
+    """One cache file per model, version, device and precision (float32 rows encoded in padded
+    batches were not reproducible, so the unpadded ones have a file of their own). On the CPU the
+    name also carries the kernels this process runs (`pipeline.engine.kernel_env`, or what the
+    user set): rows computed under other kernels differ in their last bits and never mix."""
     where = f"{device}-{precision}"
     if device == "cpu":
         where = "float32-unpadded" if precision == "float32" else precision
+        where += f"-kernels-{_kernels_tag()}"
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{model}-{model_version(model)}-{where}")
     return cache_dir / f"{slug}.npz"
 

@@ -49,9 +49,12 @@ def kernel_env() -> dict[str, str]:
     x86-64 machines with AVX2, Intel or AMD, AVX2 or AVX-512, run the same kernel code:
     torch's own kernels at AVX2; MKL (torch's matrix products) on its AVX2 reproducibility branch
     (`MKL_CBWR`: without it, an AMD machine with AVX-512 gave float32 embeddings other bits than
-    the machine before it; no slower with it); OpenBLAS (numpy, scipy, scikit-learn) on its
-    Haswell kernels (its AVX-512 kernels gave few-shot scores other bits). Callers keep any value
-    the user set; nothing is pinned on other machines."""
+    the machine before it; no slower with it); oneDNN (torch's linear layers) at AVX2 at most
+    (without it, an AVX-512 machine's embeddings differed from an AVX2 machine's by 2.5e-7);
+    OpenBLAS (numpy, scipy, scikit-learn) on its Haswell kernels (its AVX-512 kernels gave
+    few-shot scores other bits); numpy's own loops at AVX2 (its AVX-512 loops, exp and log among
+    them, moved the demo's few-shot codes from 2,050 to 2,077); numba (UMAP) compiling for
+    Haswell. Callers keep any value the user set; nothing is pinned on other machines."""
     import platform
 
     if platform.machine().lower() not in ("x86_64", "amd64") or not _has_avx2():
@@ -60,7 +63,11 @@ def kernel_env() -> dict[str, str]:
         "ATEN_CPU_CAPABILITY": "avx2",
         "MKL_ENABLE_INSTRUCTIONS": "AVX2",
         "MKL_CBWR": "AVX2",
+        "ONEDNN_MAX_CPU_ISA": "AVX2",
         "OPENBLAS_CORETYPE": "Haswell",
+        "NUMBA_CPU_NAME": "haswell",
+        # numpy 2's AVX-512 dispatch levels (disabling one the CPU lacks is allowed)
+        "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
     }
 
 

@@ -115,7 +115,7 @@ def test_texts_go_to_the_model_longest_first_in_chunks_of_model_batches(encoded)
     assert np.array_equal(out[5], alone[0])
 
 
-def test_the_cache_is_kept_per_device_and_precision(tmp_path):
+def test_the_cache_is_kept_per_device_precision_and_cpu_kernels(tmp_path, monkeypatch):
     from pipeline.encoder import _cache_file
 
     embed_texts(
@@ -125,9 +125,13 @@ def test_the_cache_is_kept_per_device_and_precision(tmp_path):
     names = sorted(p.name for p in tmp_path.iterdir())
     assert len(names) == 2
     # float32 rows of padded batches (before) were not reproducible: never read as valid
-    assert names[0].endswith("-float32-unpadded.npz") and names[1].endswith("-float64.npz")
+    assert "-float32-unpadded-kernels-" in names[0] and "-float64-kernels-" in names[1]
     gpu = _cache_file(tmp_path, "all-MiniLM-L6-v2", "cuda", "float16")
     assert gpu.name.endswith("-cuda-float16.npz") and gpu.name not in names
+    # rows computed under other CPU kernels (their last bits differ) go to another file
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE")
+    other = _cache_file(tmp_path, "all-MiniLM-L6-v2", "cpu", "float32")
+    assert "-float32-unpadded-kernels-" in other.name and other.name not in names
 
 
 def test_cuda_without_a_gpu_is_a_user_error_naming_the_param(tmp_path):
@@ -179,18 +183,20 @@ def test_the_command_line_pins_the_cpu_kernels_unless_the_user_chose_them():
 
     if not kernel_env():
         pytest.skip("kernels are pinned on x86-64 machines with AVX2 only")
-    names = ["ATEN_CPU_CAPABILITY", "MKL_CBWR", "OPENBLAS_CORETYPE"]
+    names = ["ATEN_CPU_CAPABILITY", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA", "NUMBA_CPU_NAME", "OPENBLAS_CORETYPE"]
+    npy = "from numpy._core._multiarray_umath import __cpu_features__ as f; "
     # what the CLI sets, and which kernels numpy's OpenBLAS then loaded (it reads the pin once)
     probe = (
         "import os, pipeline.__main__, numpy; from threadpoolctl import threadpool_info; "
-        f"print(*[os.environ[n] for n in {names}], "
+        f"{npy}print(*[os.environ[n] for n in {names}], 'avx512' if f.get('X86_V4') else 'no-avx512', "
         "*{i['architecture'] for i in threadpool_info() if i['internal_api'] == 'openblas'})"
     )
-    env = {k: v for k, v in os.environ.items() if k not in names}
+    env = {k: v for k, v in os.environ.items() if k not in [*names, "NPY_DISABLE_CPU_FEATURES"]}
     run = lambda extra: subprocess.run(  # noqa: E731
         [sys.executable, "-c", probe], env={**env, **extra}, capture_output=True, text=True, check=True
     ).stdout.split()
-    assert run({}) == ["avx2", "AVX2", "Haswell", "Haswell"]
+    # numpy's AVX-512 loops are off, whatever the CPU has
+    assert run({}) == ["avx2", "AVX2", "AVX2", "haswell", "Haswell", "no-avx512", "Haswell"]
     assert run({"ATEN_CPU_CAPABILITY": "default"})[0] == "default"
 
 
