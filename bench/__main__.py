@@ -28,10 +28,12 @@ def main(argv: list[str]) -> int:
     sub = ap.add_subparsers(dest="kind", required=True)
     for kind in ("themes", "coding"):
         p = sub.add_parser(kind, help=f"{kind}: every method side by side on every dataset")
-        p.add_argument("--data", nargs="+", choices=data.NAMES, default=list(data.NAMES))
+        names = data.NAMES if kind == "coding" else tuple(data.SOURCES)  # skewed sets: coding only
+        p.add_argument("--data", nargs="+", choices=names, default=list(names))
         p.add_argument("--set", action="append", default=[], help="params override, section.key=value")
         if kind == "coding":
-            p.add_argument("--seeds", type=int, default=3, help="training splits for few-shot")
+            p.add_argument("--seeds", type=int, default=5, help="paired splits (and resamplings)")
+            p.add_argument("--methods", nargs="+", choices=coding.METHODS, default=list(coding.METHODS))
     p = sub.add_parser("deid", help="de-identification recall and speed, beside Presidio")
     p.add_argument(
         "--sets", nargs="+", choices=list(deid.SETS), default=list(deid.SETS),
@@ -68,7 +70,7 @@ def main(argv: list[str]) -> int:
     if args.kind == "themes":
         record = themes.run(args.data, tuple(args.set))
     elif args.kind == "coding":
-        record = coding.run(args.data, tuple(args.set), seeds=args.seeds)
+        record = coding.run(args.data, tuple(args.set), seeds=args.seeds, methods=tuple(args.methods))
     elif args.kind == "deid":
         record = deid.run(args.sets, command="python -m bench " + " ".join(argv))
     elif args.kind == "scale":

@@ -8,6 +8,9 @@
   distinct highlight is a unit, grouped by its session.
 - `banking77`: ../shared/datasets/banking77 test.csv, 3,080 real one-line customer queries in
   77 categories (names only, no definitions).
+- `<set>-zipf` (`serdif`, `banking77`): Zipf-skewed resamplings of the single-label sets, one per
+  seed (`bench.skew`); banking77's are drawn from train.csv and test.csv together (13,083
+  queries: test.csv alone, 40 a code, cannot give one code 35-40% with 3 units for each other).
 
 A unit's primary code is the code whose spans cover most of it (ties by codebook order).
 """
@@ -15,7 +18,7 @@ A unit's primary code is the code whose spans cover most of it (ties by codebook
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -38,7 +41,8 @@ SOURCES = {
     "serdif": SHARED / "serdif-usability" / "taguette.sqlite3",
     "banking77": SHARED / "banking77" / "test.csv",
 }
-NAMES = tuple(SOURCES)
+SKEWED = ("serdif-zipf", "banking77-zipf")
+NAMES = (*SOURCES, *SKEWED)
 
 
 @dataclass(frozen=True)
@@ -69,9 +73,15 @@ class Units:
         return [c.code_id for c in self.codebook.leaves]
 
 
+def base(name: str) -> str:
+    """The dataset a name draws from (`serdif-zipf` -> `serdif`)."""
+    return name.removesuffix("-zipf")
+
+
 def available(name: str) -> str | None:
     """None when the dataset can be read, else why not (a benchmark skips it, saying so)."""
-    return None if SOURCES[name].exists() else f"{SOURCES[name]} not found"
+    source = SOURCES[base(name)]
+    return None if source.exists() else f"{source} not found"
 
 
 def bench_params(overrides: list[str] | tuple[str, ...] = ()) -> Params:
@@ -86,7 +96,11 @@ def load(name: str, overrides: tuple[str, ...] = ()) -> Units:
     if name == "serdif":
         return _serdif()
     if name == "banking77":
-        return _banking77()
+        return _banking77(["test.csv"])
+    if name == "serdif-zipf":
+        return replace(_serdif(), name=name)
+    if name == "banking77-zipf":
+        return replace(_banking77(["train.csv", "test.csv"]), name=name)
     raise ValueError(f"unknown dataset {name}; known: {', '.join(NAMES)}")
 
 
@@ -165,8 +179,11 @@ def _serdif() -> Units:
     )
 
 
-def _banking77() -> Units:
-    df = pd.read_csv(SOURCES["banking77"], dtype=str, keep_default_na=False)
+def _banking77(files: list[str]) -> Units:
+    folder = SOURCES["banking77"].parent
+    df = pd.concat(
+        [pd.read_csv(folder / f, dtype=str, keep_default_na=False) for f in files], ignore_index=True
+    )
     names = json.loads((SOURCES["banking77"].parent / "categories.json").read_text())
     book = Codebook(tuple(Code(code_id=n, name=n.replace("_", " ")) for n in names))
     codes = [frozenset([c]) for c in df["category"]]
@@ -178,6 +195,24 @@ def _banking77() -> Units:
         primary=df["category"].tolist(),
         groups=None,
         codebook=book,
+    )
+
+
+def subset(units: Units, idx: np.ndarray) -> Units:
+    """The units at `idx` (their codebook kept whole)."""
+    pick = lambda values: None if values is None else [values[i] for i in idx]  # noqa: E731
+    others = None if units.other_coders is None else {c: pick(v) for c, v in units.other_coders.items()}
+    segments = None if units.segments is None else units.segments.iloc[idx].reset_index(drop=True)
+    return replace(
+        units,
+        ids=pick(units.ids),
+        texts=pick(units.texts),
+        codes=pick(units.codes),
+        primary=pick(units.primary),
+        groups=pick(units.groups),
+        segments=segments,
+        questions=pick(units.questions),
+        other_coders=others,
     )
 
 

@@ -94,10 +94,23 @@ def check_codebook(codebook: Codebook, path: Path) -> Codebook:
         seen.add(code_id)
     for c in codebook.codes:
         if c.parent and c.parent not in seen:
-            raise UserError(f"{path}: code '{c.code_id}' has unknown parent '{c.parent}'")
-    if not codebook.leaves:
-        raise UserError(f"{path}: every code is some code's parent (a cycle?); coders need leaf codes")
+            raise UserError(
+                f"{path}: code '{c.code_id}' has parent '{c.parent}', which is not a code of the codebook"
+            )
+    _check_no_cycle(codebook, path)
     return codebook
+
+
+def _check_no_cycle(codebook: Codebook, path: Path) -> None:
+    """Every chain of parents ends at a top code (one with no parent)."""
+    up = {c.code_id: c.parent or None for c in codebook.codes}
+    for c in codebook.codes:
+        chain = [c.code_id]
+        while (parent := up[chain[-1]]) is not None:
+            if parent in chain:
+                loop = " -> ".join([*chain[chain.index(parent) :], parent])
+                raise UserError(f"{path}: code '{parent}' is its own ancestor (parent cycle {loop})")
+            chain.append(parent)
 
 
 def codebook_as_dict(codebook: Codebook | None) -> dict:

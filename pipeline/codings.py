@@ -1,16 +1,18 @@
-"""Human codings after ingest: the offsets-only table (schema `CODINGS`), and how coded spans
-map onto segments. Shared by the code, agreement and report stages, which never read the
-study folder's own codings files (ingest imports them: `pipeline.ingest.codings_files`)."""
+"""Human codings after ingest: the offsets-only table (schema `CODINGS`), what each coder
+reviewed (schema `COVERAGE`), and how coded and covered spans map onto segments. Shared by the
+code, agreement and report stages, which never read the study folder's own codings files
+(ingest imports them: `pipeline.ingest.codings_files`, `pipeline.ingest.coverage`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from pipeline.io import read_table
-from pipeline.schemas import CODINGS
+from pipeline.schemas import CODINGS, COVERAGE
 
 
 def read_codings_table(path: Path) -> pd.DataFrame:
@@ -67,6 +69,39 @@ def human_segment_codes(segments: pd.DataFrame, codings: pd.DataFrame, *, min_ov
         )
     df = pd.DataFrame(rows, columns=["id", "coder", "code", "overlap"])
     return df.sort_values("overlap", ascending=False).drop_duplicates(["id", "coder", "code"])
+
+
+def whole_transcript_coverage(codings: pd.DataFrame, lengths: Mapping[str, int]) -> pd.DataFrame:
+    """The default coverage (schema COVERAGE): each coder reviewed the whole of every transcript
+    they coded anything in. `lengths`: characters per transcript."""
+    pairs = codings[["transcript_id", "coder"]].drop_duplicates().sort_values(["transcript_id", "coder"])
+    table = pairs.assign(start=0, end=[int(lengths[t]) for t in pairs["transcript_id"]])
+    return COVERAGE.conform(table, source="coverage")
+
+
+def segment_coverage(
+    segments: pd.DataFrame,
+    codings: pd.DataFrame,
+    coverage: pd.DataFrame | None,
+    *,
+    min_overlap: float,
+) -> dict[str, set[str]]:
+    """coder -> the segment ids inside their coverage: those their covered spans hold at least
+    `min_overlap` of (the rule that maps coded spans to segments). Every coder of `codings` has an
+    entry. `coverage` None: the default rule (whole transcripts a coder coded in)."""
+    if coverage is None:
+        ends = segments.groupby("transcript_id")["orig_end"].max()
+        coverage = whole_transcript_coverage(codings[codings["transcript_id"].isin(ends.index)], ends)
+    ids = segments["segment_id"].to_numpy()
+    length = np.maximum(segments["orig_end"].to_numpy() - segments["orig_start"].to_numpy(), 1)
+    covered: dict[str, set[str]] = {
+        str(c): set() for c in sorted(set(codings["coder"]) | set(coverage["coder"]))
+    }
+    for coder, spans in coverage.groupby("coder", sort=True):
+        for segs, _rows, shared in _overlaps(segments, spans.reset_index(drop=True)):
+            held = np.clip(shared, 0, None).sum(axis=0) / length[segs]  # covered spans never overlap
+            covered[str(coder)].update(ids[segs[held >= min_overlap]].tolist())
+    return covered
 
 
 def spans_reaching_no_segment(segments: pd.DataFrame, codings: pd.DataFrame) -> int:

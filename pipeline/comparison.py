@@ -43,9 +43,13 @@ def theme_code_mapping(themes: list[int], labels: list[str], *, codes: list[str]
 
 
 def human_ceiling_per_code(agreement: dict) -> dict:
-    """Per-code figures of the first human coder pair in an agreement report (the human
-    ceiling the machine is read against); {} when the study has one coder."""
-    return next(iter(agreement.get("human", {}).values()), {}).get("per_code", {})
+    """Per-code figures of the human ceiling's coder pair in an agreement report (the pair with
+    figures sharing the most units; reports before it named one: the first pair); {} when the
+    study has one coder or no pair shares enough units."""
+    human = agreement.get("human", {})
+    if "human_ceiling_pair" in agreement:
+        return human.get(agreement["human_ceiling_pair"] or "", {}).get("per_code", {})
+    return next(iter(human.values()), {}).get("per_code", {})
 
 
 def best_matching_codes(topics: np.ndarray, segment_ids: list[str], gold: pd.DataFrame) -> dict[int, dict]:

@@ -116,7 +116,10 @@ class CodingParams(_Section):
     C: float = Field(10.0, gt=0.0)  # few-shot: inverse regularisation (SVM or logistic regression)
     tfidf: bool = True  # few-shot: TF-IDF (words; + characters for single-label data) beside embeddings
     folds: int = Field(25, ge=2)  # few-shot in the pipeline: cross-fitting folds over transcripts (at most)
-    train_coder: str | None = None  # few-shot: whose codings to learn from (default: first coder)
+    train_coder: str | None = None  # few-shot: learn from this coder only (default: every coder)
+    # few-shot, every coder: a segment inside several coders' coverage learns the union of their
+    # codes, the codes all of them gave (intersection), or the reference coder's (README)
+    double_coded: Literal["union", "intersection", "reference"] = "union"
     # pipeline: segments carry their turn (and the interviewer's preceding question) as context
     context: Literal["turn+question", "turn", "none"] = "turn+question"
     # zero-shot: from this many units on, nearest units searched within k-means buckets (approximate)
@@ -130,6 +133,8 @@ class AgreementParams(_Section):
     min_overlap: float = Field(0.5, gt=0.0, le=1.0)  # share of a segment a human span must cover
     n_boot: int = Field(500, ge=0)  # bootstrap resamples of transcripts for 95% intervals (0 = off)
     cover_min: float = Field(0.3, gt=0.0, le=1.0)  # share of a theme a code must hold to "cover" it
+    # two coders sharing fewer units than this: their agreement is "n/a" (null), not a figure
+    min_shared_units: int = Field(30, ge=1)
 
 
 class ReportParams(_Section):

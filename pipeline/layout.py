@@ -38,6 +38,16 @@ class Layout:
         return self.root / "outputs" / "codings.parquet"
 
     @property
+    def coverage_ingested(self) -> Path:
+        """What each coder reviewed (spans, no text), under the study's own ids, from ingest."""
+        return self.root / "outputs" / "coverage_ingested.parquet"
+
+    @property
+    def coverage(self) -> Path:
+        """What each coder reviewed, under the ids deidentify gave."""
+        return self.root / "outputs" / "coverage.parquet"
+
+    @property
     def codebook(self) -> Path:
         """The study's codebook with identifiers scrubbed, written by deidentify."""
         return self.root / "outputs" / "codebook.json"
@@ -70,6 +80,11 @@ class Layout:
     @property
     def codes(self) -> Path:
         return self.root / "outputs" / "codes.parquet"
+
+    @property
+    def codes_levels(self) -> Path:
+        """The machine's top code at each level of the codebook (schema CODES_LEVELS)."""
+        return self.root / "outputs" / "codes_levels.parquet"
 
     @property
     def theme_review(self) -> Path:

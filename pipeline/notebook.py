@@ -18,7 +18,7 @@ from pipeline.layout import Layout
 from pipeline.report import figures
 from pipeline.report.compare import code_disagreements, reviewed_mapping, theme_code_table
 from pipeline.report.experiments import experiment_runs, kappa_by_experiment, load_experiments
-from pipeline.report.tables import kappa_rows
+from pipeline.report.tables import kappa_rows, level_rows
 from pipeline.schemas import ASSIGNMENTS, SEGMENTS
 from pipeline.theme_review import (
     REVIEW_FILE,
@@ -47,6 +47,7 @@ __all__ = [
     "human_segment_codes",
     "kappa_by_experiment",
     "kappa_rows",
+    "level_rows",
     "load_experiments",
     "load_review",
     "load_run",

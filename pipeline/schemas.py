@@ -82,6 +82,16 @@ CODINGS = Schema(
     unique=("transcript_id", "coder", "code", "start"),
 )
 
+# What each human coder reviewed: spans of the ingested transcript text (offsets as in CODINGS),
+# from the study's coverage.csv or, without one, the whole of every transcript a coder coded in.
+# Inside a coder's coverage a segment they did not code is their "no"; outside it they are
+# missing. Spans of one transcript and coder never overlap (merged on import).
+COVERAGE = Schema(
+    "coverage",
+    (("transcript_id", "str"), ("coder", "str"), ("start", "int64"), ("end", "int64")),
+    unique=("transcript_id", "coder", "start"),
+)
+
 # Units of analysis. `start`/`end`: offsets into the pseudonymised turn text;
 # `orig_start`/`orig_end`: offsets into the ingested transcript text (for human codings).
 SEGMENTS = Schema(
@@ -112,4 +122,12 @@ CODES = Schema(
     "codes",
     (("segment_id", "str"), ("code", "str"), ("score", "float64"), ("evidence", "str")),
     unique=("segment_id", "code"),
+)
+
+# The machine's top code at each level of the codebook (1 = top codes; a flat codebook has
+# level 1 only), per coded segment; a parent's score is the best of its descendants'.
+CODES_LEVELS = Schema(
+    "codes_levels",
+    (("segment_id", "str"), ("level", "int64"), ("code", "str"), ("score", "float64")),
+    unique=("segment_id", "level"),
 )

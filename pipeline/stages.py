@@ -33,7 +33,17 @@ from pipeline.io import (
     write_text,
 )
 from pipeline.layout import Layout
-from pipeline.schemas import ASSIGNMENTS, CODES, CODINGS, DEID_TURNS, SEGMENTS, TURNS, Schema
+from pipeline.schemas import (
+    ASSIGNMENTS,
+    CODES,
+    CODES_LEVELS,
+    CODINGS,
+    COVERAGE,
+    DEID_TURNS,
+    SEGMENTS,
+    TURNS,
+    Schema,
+)
 
 STUDY = "study"  # the study folder itself: read by ingest, deid (and review: its theme_review.yaml)
 
@@ -64,14 +74,14 @@ def _stage(name: str, inputs: str, outputs: str, params: str, **kw: Any) -> Stag
 
 EMBED_PARAMS = "embed.model embed.batch_size embed.precision embed.device"
 STAGES: tuple[Stage, ...] = (
-    _stage("ingest", "study", "turns codings_ingested ingest_metrics", ""),
+    _stage("ingest", "study", "turns codings_ingested coverage_ingested ingest_metrics", ""),
     _stage(
         "deid",
-        "study turns codings_ingested",
-        "deid_turns codings codebook key_store deid_metrics",
+        "study turns codings_ingested coverage_ingested",
+        "deid_turns codings coverage codebook key_store deid_metrics",
         "deid engine",
         aliases=("deidentify",),
-        optional=("study", "codings_ingested"),  # the command line's turns-only mode
+        optional=("study", "codings_ingested", "coverage_ingested"),  # the command line's turns-only mode
         progress=True,
     ),
     _stage("segment", "deid_turns", "segments segment_metrics", "segment"),
@@ -86,19 +96,19 @@ STAGES: tuple[Stage, ...] = (
     ),
     _stage(
         "coding",
-        "segments embeddings codebook codings deid_turns",
-        "codes coding_metrics",
+        "segments embeddings codebook codings coverage deid_turns",
+        "codes codes_levels coding_metrics",
         f"seed engine coding agreement.min_overlap {EMBED_PARAMS}",
         aliases=("code",),
-        optional=("deid_turns",),
+        optional=("deid_turns", "coverage"),  # no coverage: the default rule (`pipeline.codings`)
         progress=True,
     ),
     _stage(
         "agreement",
-        "segments assignments codes codebook codings ingest_metrics",
+        "segments assignments codes codebook codings coverage ingest_metrics",
         "agreement_metrics agreement_plot confusion_plot",
         "seed agreement",
-        optional=("ingest_metrics",),
+        optional=("ingest_metrics", "coverage"),
     ),
     _stage("review", "study", "theme_review", "", aliases=("review-snapshot",)),
     _stage(
@@ -158,10 +168,13 @@ _FORMATS: dict[str, tuple[Callable, Callable]] = {
     "turns": _table(TURNS),
     "codings_ingested": _table(CODINGS),
     "codings": _table(CODINGS),
+    "coverage_ingested": _table(COVERAGE),
+    "coverage": _table(COVERAGE),
     "deid_turns": _table(DEID_TURNS),
     "segments": _table(SEGMENTS),
     "assignments": _table(ASSIGNMENTS),
     "codes": _table(CODES),
+    "codes_levels": _table(CODES_LEVELS),
     "codebook": (_read_codebook, write_codebook_json),
     "embeddings": (read_matrix, lambda p, v: write_matrix(p, *v)),
     "key_store": (_unreadable, _write_bytes),

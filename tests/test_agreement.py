@@ -205,6 +205,7 @@ def test_report_with_three_coders_and_a_coder_who_skipped_a_transcript():
         groups=groups,
         coverage=coverage,
         n_boot=20,
+        min_shared=1,  # figures on 6 shared units: a test, not a study
     )
     assert set(report["human"]) == {"A_vs_B", "A_vs_C", "B_vs_C"}
     assert report["human"]["A_vs_C"]["overall"]["units"] == 6  # only the units both coded

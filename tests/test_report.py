@@ -115,7 +115,10 @@ def test_report_sections_filled_and_self_contained(tiny_run):
     # how the machine coded, from metrics/coding.json
     coding = read_json(lay.metrics / "coding.json")
     assert coding["method"] == "few_shot_cross_fitted" and coding["context"] == "turn+question"
-    assert f"Machine coding: few-shot, learned from coder {coding['train_coder']}" in p.text["agreement"]
+    coders = ", ".join(coding["train_coders"])
+    assert f"Machine coding: few-shot, learned from every coder's codings ({coders})" in p.text["agreement"]
+    # who reviewed what, from metrics/agreement.json
+    assert "Who reviewed what" in p.text["agreement"] and "Shared segments" in p.text["agreement"]
     # de-identification: counts by type, and no identifier anywhere in the page
     assert "PERSON" in p.text["deid"] and "PHONE" in p.text["deid"]
     for name in ("Kirsty", "Karen", "Poppy", "Rachel", "07700", "RG39", "Thatcham"):

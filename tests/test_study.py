@@ -91,14 +91,6 @@ def test_bad_rows_are_skipped_and_counted(tmp_path):
     assert "code 'a' is used once" in text and "code 'b' is used once" in text
 
 
-def test_grouping_codes_are_not_applied_directly(tmp_path):
-    book = Codebook((Code("g", "Group"), Code("a", "Alpha", parent="g")))
-    write_codings(tmp_path, ["T1,A,g,0,10", "T1,A,a,0,10"])
-    codings, report = read_codings(tmp_path, IDS, book)
-    assert codings["code"].tolist() == ["a"]
-    assert report.skipped == {"grouping_code_not_applied_directly": 1}
-
-
 def test_unreadable_files_still_raise(tmp_path):
     (tmp_path / "codings.csv").write_text("transcript_id,coder,code\nT1,A,a\n")
     with pytest.raises(UserError, match="missing column"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -132,10 +133,21 @@ _MACRO_KEYS = (
 )
 
 
-def compare_coders(reference: pd.DataFrame, other: pd.DataFrame, *, ids: list[str], codes: list[str]) -> dict:
-    """Per-code and macro agreement between two long tables (id, code[, score]) over `ids`."""
+def compare_coders(
+    reference: pd.DataFrame,
+    other: pd.DataFrame,
+    *,
+    ids: list[str],
+    codes: list[str],
+    exclude: Mapping[str, set[str]] | None = None,
+) -> dict:
+    """Per-code and macro agreement between two long tables (id, code[, score]) over `ids`.
+    `exclude`: code -> ids missing for that code (a parent coded above it: `pipeline.hierarchy`)."""
     ref_m, oth_m = indicator_matrix(reference, ids, codes), indicator_matrix(other, ids, codes)
-    per_code = {c: binary_agreement(ref_m[:, k], oth_m[:, k]) for k, c in enumerate(codes)}
+    valid = valid_matrix(ids, codes, exclude)
+    per_code = {
+        c: binary_agreement(ref_m[valid[:, k], k], oth_m[valid[:, k], k]) for k, c in enumerate(codes)
+    }
     overall: dict[str, float | int | str | None] = {}
     for key in _MACRO_KEYS:
         values = [m[key] for m in per_code.values() if m[key] is not None]
@@ -143,15 +155,26 @@ def compare_coders(reference: pd.DataFrame, other: pd.DataFrame, *, ids: list[st
     overall["units"] = len(ids)
     overall["macro_kappa_flag"] = flag(overall["macro_cohen_kappa"], KAPPA_CUTS)  # type: ignore[arg-type]
     overall["macro_alpha_flag"] = flag(overall["macro_krippendorff_alpha"], ALPHA_CUTS)  # type: ignore[arg-type]
-    ref_single = _single_labels(reference, ids)
+    whole = [i for i, ok in zip(ids, valid.all(axis=1), strict=True) if ok]  # no code missing
+    ref_single = _single_labels(reference, whole)
     if ref_single is not None:
-        oth_single, basis = _single_labels(other, ids), "one code per unit in both"
+        oth_single, basis = _single_labels(other, whole), "one code per unit in both"
         if oth_single is None and "score" in other.columns:
-            oth_single, basis = _top_labels(other, ids), "reference single-label; other's top-scoring code"
+            oth_single, basis = _top_labels(other, whole), "reference single-label; other's top-scoring code"
         if oth_single is not None:
             overall["nominal_kappa"] = cohen_kappa(np.array(ref_single), np.array(oth_single))
             overall["nominal_kappa_basis"] = basis
     return {"overall": overall, "per_code": per_code}
+
+
+def valid_matrix(ids: list[str], codes: list[str], exclude: Mapping[str, set[str]] | None) -> np.ndarray:
+    """units x codes booleans: False where `exclude` says the unit is missing for the code."""
+    valid = np.ones((len(ids), len(codes)), dtype=bool)
+    for k, c in enumerate(codes):
+        gone = (exclude or {}).get(c)
+        if gone:
+            valid[:, k] = [i not in gone for i in ids]
+    return valid
 
 
 def _single_labels(long: pd.DataFrame, ids: list[str]) -> list[str] | None:
@@ -170,27 +193,35 @@ def _top_labels(long: pd.DataFrame, ids: list[str]) -> list[str]:
 
 
 def bootstrap_kappa(
-    ref_m: np.ndarray, oth_m: np.ndarray, groups: np.ndarray, *, n_boot: int, seed: int
+    ref_m: np.ndarray,
+    oth_m: np.ndarray,
+    groups: np.ndarray,
+    *,
+    n_boot: int,
+    seed: int,
+    valid: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """95% percentile intervals of per-code kappa and of macro kappa, resampling groups
-    (transcripts) with replacement. Returns (per-code [codes x 2], macro [2]); NaN when undefined."""
+    (transcripts) with replacement. Returns (per-code [codes x 2], macro [2]); NaN when undefined.
+    `valid` (units x codes): where False, the unit is missing for the code and not counted."""
     uniq, inv = np.unique(groups, return_inverse=True)
     g = len(uniq)
     codes = ref_m.shape[1]
     if n_boot == 0 or g < 2:
         return np.full((codes, 2), np.nan), np.full(2, np.nan)
-    per_n = np.bincount(inv, minlength=g).astype(np.float64)  # units per group
-    per_a, per_b, per_ab = (np.zeros((g, codes)) for _ in range(3))
-    np.add.at(per_a, inv, ref_m)  # positives per group and code: integers, summed exactly
-    np.add.at(per_b, inv, oth_m)
-    np.add.at(per_ab, inv, ref_m * oth_m)
+    mask = np.ones(ref_m.shape, dtype=bool) if valid is None else valid
+    per_n, per_a, per_b, per_ab = (np.zeros((g, codes)) for _ in range(4))
+    np.add.at(per_n, inv, mask)  # units per group and code
+    np.add.at(per_a, inv, ref_m * mask)  # positives per group and code: integers, summed exactly
+    np.add.at(per_b, inv, oth_m * mask)
+    np.add.at(per_ab, inv, ref_m * oth_m * mask)
     rng = np.random.default_rng(seed)
     k = np.empty((n_boot, codes))
     step = max(1, BOOT_BLOCK // g)  # resamples drawn at once: memory stays at BOOT_BLOCK weights
     for start in range(0, n_boot, step):
         m = min(step, n_boot - start)
         w = rng.multinomial(g, np.full(g, 1 / g), size=m)  # resample weights per group
-        n = (w @ per_n)[:, None]
+        n = w @ per_n
         k[start : start + m] = kappa_from_counts(n, w @ per_a, w @ per_b, w @ per_ab)  # resamples x codes
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -199,8 +230,10 @@ def bootstrap_kappa(
     return per_code, macro
 
 
-def add_intervals(result: dict, ref_m, oth_m, groups, *, n_boot: int, seed: int, codes: list[str]) -> None:
-    per_code, macro = bootstrap_kappa(ref_m, oth_m, groups, n_boot=n_boot, seed=seed)
+def add_intervals(
+    result: dict, ref_m, oth_m, groups, *, n_boot: int, seed: int, codes: list[str], valid=None
+) -> None:
+    per_code, macro = bootstrap_kappa(ref_m, oth_m, groups, n_boot=n_boot, seed=seed, valid=valid)
     for k, c in enumerate(codes):
         result["per_code"][c]["cohen_kappa_ci95"] = [
             _nan_to_none(per_code[k, 0]),
@@ -210,16 +243,25 @@ def add_intervals(result: dict, ref_m, oth_m, groups, *, n_boot: int, seed: int,
 
 
 def humans_alpha(
-    gold: pd.DataFrame, *, ids: list[str], codes: list[str], coverage: dict[str, set[str]] | None
+    gold: pd.DataFrame,
+    *,
+    ids: list[str],
+    codes: list[str],
+    coverage: dict[str, set[str]] | None,
+    exclude: Mapping[str, Mapping[str, set[str]]] | None = None,
 ) -> dict:
     """Per code, Krippendorff's alpha over all human coders; a coder's value is missing
-    for units outside `coverage[coder]` (the units of the transcripts they coded)."""
-    coders = sorted(gold["coder"].unique())
+    for units outside `coverage[coder]` (the units they reviewed: a coder who reviewed units and
+    coded none of them is a "no" there), and where `exclude[coder][code]` says so (a parent
+    coded above the code: `pipeline.hierarchy`). Only pairable values count."""
+    coders = sorted(set(gold["coder"]) | set(coverage or {}))
     mats = {c: indicator_matrix(gold[gold["coder"] == c], ids, codes).astype(float) for c in coders}
     if coverage is not None:
         for c in coders:
             missing = np.array([i not in coverage.get(c, set()) for i in ids])
             mats[c][missing, :] = np.nan
+    for c in coders:
+        mats[c][~valid_matrix(ids, codes, (exclude or {}).get(c))] = np.nan
     per_code = {}
     for k, code in enumerate(codes):
         alpha = krippendorff_alpha_coders(np.vstack([mats[c][:, k] for c in coders]))

@@ -4,19 +4,34 @@ CSV contract (`id,code[,coder]` tables -> agreement JSON)."""
 
 from __future__ import annotations
 
+from functools import partial
 from itertools import combinations
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from pipeline.agreement.metrics import add_intervals, compare_coders, humans_alpha, indicator_matrix
+from pipeline.agreement.levels import agreement_by_level
+from pipeline.agreement.metrics import (
+    add_intervals,
+    compare_coders,
+    humans_alpha,
+    indicator_matrix,
+    valid_matrix,
+)
 from pipeline.agreement.themes_vs_codes import partition_agreement, theme_code_confusion
 from pipeline.codebook import Codebook
-from pipeline.codings import human_segment_codes, primary_codes, reference_coder, spans_reaching_no_segment
+from pipeline.codings import (
+    human_segment_codes,
+    primary_codes,
+    reference_coder,
+    segment_coverage,
+    spans_reaching_no_segment,
+)
 from pipeline.comparison import human_ceiling_per_code, theme_code_mapping
 from pipeline.config import Params
 from pipeline.errors import UserError
+from pipeline.hierarchy import merge_missing, n_levels, roll_up_by_coder
 from pipeline.io import read_csv, write_json
 
 NO_CODE = "(no code)"
@@ -34,13 +49,19 @@ def agreement_report(
     n_boot: int = 0,
     seed: int = 0,
     cover_min: float = 0.3,
+    exclude: dict[str, dict[str, set[str]]] | None = None,
+    min_shared: int = 30,
 ) -> dict:
     """Machine vs each human coder, human vs human, and themes vs the reference coder.
 
     `groups`: the transcript of each unit in `ids`, for bootstrap resampling (default:
-    each unit its own group). `coverage`: coder -> unit ids they coded (missing data).
+    each unit its own group). `coverage`: coder -> unit ids they reviewed (outside them the
+    coder is missing, not negative). `exclude`: coder -> code -> unit ids missing for that code
+    (`pipeline.hierarchy`). Two coders sharing fewer than `min_shared` units get no figures
+    (null: "n/a"); each pair shows the machine against both coders on the same units.
     """
-    coders = sorted(gold["coder"].unique())
+    exclude = exclude or {}
+    coders = sorted(set(gold["coder"]) | set(coverage or {}))
     if not coders:
         raise UserError("no human codings to compare with")
     reference = reference_coder(gold)
@@ -55,38 +76,35 @@ def agreement_report(
     if pred is not None:
         # the machine is compared only where the reference coder coded (their transcripts)
         covered = [k for k, i in enumerate(ids) if coverage is None or i in coverage.get(reference, set())]
-        report |= _pair(ref, pred, [ids[k] for k in covered], group_arr[covered], codes, n_boot, seed)
+        report |= _pair(
+            ref,
+            pred,
+            [ids[k] for k in covered],
+            group_arr[covered],
+            codes,
+            n_boot,
+            seed,
+            exclude.get(reference),
+        )
         report["by_coder"] = {}
         for c in coders:
             c_ids = [i for i in ids if coverage is None or i in coverage.get(c, set())]
-            report["by_coder"][c] = compare_coders(gold[gold["coder"] == c], pred, ids=c_ids, codes=codes)[
-                "overall"
-            ]
+            report["by_coder"][c] = compare_coders(
+                gold[gold["coder"] == c], pred, ids=c_ids, codes=codes, exclude=exclude.get(c)
+            )["overall"]
     if len(coders) > 1:
         report["human"] = {}
         for a, b in combinations(coders, 2):
             pair_ids = ids
-            if coverage is not None:  # only units both coders coded
+            if coverage is not None:  # only units both coders reviewed
                 pair_ids = [i for i in ids if i in coverage.get(a, set()) and i in coverage.get(b, set())]
-            pair_set = set(pair_ids)
-            keep = np.array([i in pair_set for i in ids])
-            report["human"][f"{a}_vs_{b}"] = _pair(
-                gold[gold["coder"] == a],
-                gold[gold["coder"] == b],
-                pair_ids,
-                group_arr[keep],
-                codes,
-                n_boot,
-                seed,
+            keep = np.isin(np.array(ids, dtype=object), np.array(pair_ids, dtype=object))
+            args = (pair_ids, group_arr[keep], codes, n_boot, seed)
+            report["human"][f"{a}_vs_{b}"] = _human_pair(
+                gold, pred, a, b, args, exclude=exclude, min_shared=min_shared
             )
-        report["humans"] = humans_alpha(gold, ids=ids, codes=codes, coverage=coverage)
-        if pred is not None:
-            ceiling = report["human"][f"{coders[0]}_vs_{coders[1]}"]["overall"]["macro_cohen_kappa"]
-            machine_k = report["overall"]["macro_cohen_kappa"]
-            report["overall"]["human_ceiling_macro_cohen_kappa"] = ceiling
-            report["overall"]["gap_to_human_ceiling"] = (
-                None if ceiling is None or machine_k is None else machine_k - ceiling
-            )
+        report["humans"] = humans_alpha(gold, ids=ids, codes=codes, coverage=coverage, exclude=exclude)
+        report |= _human_ceiling(report)
     if themes is not None:
         report["themes_vs_codes"] = themes_vs_codes(themes, ref, codes=codes, cover_min=cover_min)
     return report
@@ -100,9 +118,11 @@ def _pair(
     codes: list[str],
     n_boot: int,
     seed: int,
+    exclude: dict[str, set[str]] | None = None,
 ) -> dict:
-    """Agreement between two long tables over `ids`, with bootstrap intervals over `groups`."""
-    result = compare_coders(a, b, ids=ids, codes=codes)
+    """Agreement between two long tables over `ids`, with bootstrap intervals over `groups`;
+    `exclude`: code -> ids missing for it."""
+    result = compare_coders(a, b, ids=ids, codes=codes, exclude=exclude)
     add_intervals(
         result,
         indicator_matrix(a, ids, codes),
@@ -111,8 +131,76 @@ def _pair(
         n_boot=n_boot,
         seed=seed,
         codes=codes,
+        valid=valid_matrix(ids, codes, exclude),
     )
     return result
+
+
+def _human_pair(
+    gold: pd.DataFrame,
+    pred: pd.DataFrame | None,
+    a: str,
+    b: str,
+    args: tuple,
+    *,
+    exclude: dict[str, dict[str, set[str]]],
+    min_shared: int,
+) -> dict:
+    """Coder `a` vs coder `b` on the units both reviewed (`args`: those ids, their groups, the
+    codes, resamples, seed), with the machine against each of them on the same units: figures
+    only from `min_shared` shared units on, else null ("n/a")."""
+    n = len(args[0])
+    if n < min_shared:
+        na = {"units": n, "macro_cohen_kappa": None, "macro_f1": None}
+        out: dict = {"shared_units": n, "overall": na, "per_code": {}}
+        out["undefined_reason"] = f"fewer than {min_shared} shared units"
+        if pred is not None:
+            out["machine"] = {c: {"macro_cohen_kappa": None, "macro_f1": None} for c in (a, b)}
+        return out
+    by = {c: gold[gold["coder"] == c] for c in (a, b)}
+    out = {"shared_units": n} | _pair(by[a], by[b], *args, merge_missing(exclude.get(a), exclude.get(b)))
+    if pred is not None:
+        out["machine"] = {}
+        for c in (a, b):
+            m = compare_coders(by[c], pred, ids=args[0], codes=args[2], exclude=exclude.get(c))["overall"]
+            out["machine"][c] = {k: m[k] for k in ("macro_cohen_kappa", "macro_f1")}
+    return out
+
+
+def _human_ceiling(report: dict) -> dict:
+    """The human ceiling: the coder pair with figures that shares the most units (the first by
+    name on a tie), and the machine's gap to it on that pair's units (its mean macro kappa
+    against the two coders, minus theirs). Nothing when no pair has figures."""
+    pairs = [
+        (-p["shared_units"], k)
+        for k, p in report["human"].items()
+        if p["overall"]["macro_cohen_kappa"] is not None
+    ]
+    if not pairs:
+        if "overall" in report:
+            report["overall"] |= {"human_ceiling_macro_cohen_kappa": None, "gap_to_human_ceiling": None}
+        return {"human_ceiling_pair": None}
+    key = min(pairs)[1]
+    pair = report["human"][key]
+    if "overall" in report:
+        ceiling = pair["overall"]["macro_cohen_kappa"]
+        machine = [m["macro_cohen_kappa"] for m in pair.get("machine", {}).values()]
+        gap = None if None in machine else float(np.mean(machine)) - ceiling
+        report["overall"] |= {"human_ceiling_macro_cohen_kappa": ceiling, "gap_to_human_ceiling": gap}
+    return {"human_ceiling_pair": key}
+
+
+def coverage_summary(covered: dict[str, set[str]], tid_of: dict[str, str], *, source: str | None) -> dict:
+    """Who reviewed what (units and transcripts per coder) and how much overlaps (shared units
+    per pair of coders)."""
+    coders = sorted(covered)
+    return {
+        "source": source,
+        "coders": {
+            c: {"units": len(covered[c]), "transcripts": len({tid_of[i] for i in covered[c]})} for c in coders
+        },
+        "shared_units": {f"{a}_vs_{b}": len(covered[a] & covered[b]) for a, b in combinations(coders, 2)},
+    }
 
 
 def themes_vs_codes(
@@ -155,10 +243,13 @@ def run(
     codes: pd.DataFrame,
     codebook: Codebook | None,
     codings: pd.DataFrame,
+    coverage: pd.DataFrame | None = None,
     ingest_metrics: dict | None = None,
 ) -> dict:
     """The stage's node (see `pipeline.stages`): the agreement report, and the rows of its two
-    plots. `ingest_metrics`: their codings import report is repeated under `input`."""
+    plots. `coverage`: what each coder reviewed (None: the transcripts each coded in; see
+    `pipeline.codings.segment_coverage`). `ingest_metrics`: their codings import report is
+    repeated under `input`."""
     themes = assignments
     codes = codes.rename(columns={"segment_id": "id"})
     input_report = (ingest_metrics or {}).get("codings")  # what ingest did with the codings
@@ -167,24 +258,39 @@ def run(
         report: dict = {"status": "no human codings or codebook in the study; nothing to compare"}
     else:
         opts = params.agreement
-        gold = human_segment_codes(segments, codings, min_overlap=opts.min_overlap)
         ids = segments["segment_id"].tolist()
         tid_of = dict(zip(segments["segment_id"], segments["transcript_id"], strict=True))
-        coded = {c: set(g["transcript_id"]) for c, g in codings.groupby("coder")}
-        coverage = {c: {i for i in ids if tid_of[i] in ts} for c, ts in coded.items()}
+        covered = segment_coverage(segments, codings, coverage, min_overlap=opts.min_overlap)
+        gold = human_segment_codes(segments, codings, min_overlap=opts.min_overlap)
+        # a code outside the coder's coverage is missing, like their "no" there
+        gold = gold[[i in covered[c] for i, c in zip(gold["id"], gold["coder"], strict=True)]]
+        leaf_gold, missing = roll_up_by_coder(gold, codebook, n_levels(codebook))
         report = agreement_report(
-            gold,
+            leaf_gold,
             codes,
             ids=ids,
             codes=[c.code_id for c in codebook.leaves],
+            exclude=missing,
             themes=themes,
             groups=[tid_of[i] for i in ids],
-            coverage=coverage,
+            coverage=covered,
             n_boot=opts.n_boot,
             seed=params.seed,
             cover_min=opts.cover_min,
+            min_shared=opts.min_shared_units,
         )
         report["min_overlap"] = opts.min_overlap
+        source = ((ingest_metrics or {}).get("codings") or {}).get("coverage", {}).get("source")
+        report["coverage"] = coverage_summary(covered, tid_of, source=source)
+        report["coverage"]["min_shared_units"] = opts.min_shared_units
+        report |= agreement_by_level(
+            gold,
+            codes,
+            codebook=codebook,
+            ids=ids,
+            coverage=covered,
+            figures=partial(agreement_report, min_shared=opts.min_shared_units),
+        )
         ref = primary_codes(gold[gold["coder"] == report["reference_coder"]])
         labelled = themes.merge(ref, left_on="segment_id", right_on="id", how="left")
         labelled["code"] = labelled["code"].fillna(NO_CODE)

@@ -16,14 +16,15 @@ from pipeline.coding.cross_fit import cross_fit
 from pipeline.coding.few_shot import fit_few_shot
 from pipeline.coding.inference import predict_on
 from pipeline.coding.zero_shot import zero_shot
-from pipeline.codings import human_segment_codes, reference_coder
+from pipeline.codings import human_segment_codes, segment_coverage
 from pipeline.config import Params
 from pipeline.context import preceding_questions, question_vectors, turn_means
 from pipeline.encoder import embed_with
 from pipeline.errors import UserError
 from pipeline.formats.readers import read_codebook
+from pipeline.hierarchy import top_code_per_level
 from pipeline.io import read_csv, write_csv
-from pipeline.schemas import CODES
+from pipeline.schemas import CODES, CODES_LEVELS
 
 
 def _embedder(params: Params, progress: bool) -> Embed:
@@ -42,20 +43,90 @@ def _questions(
     return None if vectors is None else (texts, vectors)
 
 
-def segment_labels(segments: pd.DataFrame, codings: pd.DataFrame, *, min_overlap: float, coder: str) -> dict:
-    """segment_id -> the codes `coder` gave it, for every segment of the transcripts that
-    coder coded (spans map to segments by the agreement.min_overlap rule)."""
-    mine = codings[codings["coder"] == coder]
-    gold = human_segment_codes(segments, mine, min_overlap=min_overlap)
-    coded_t = set(mine["transcript_id"])
-    labels = {
-        s: set()
-        for s, t in zip(segments["segment_id"], segments["transcript_id"], strict=True)
-        if t in coded_t
+def coder_labels(
+    segments: pd.DataFrame,
+    codings: pd.DataFrame,
+    *,
+    min_overlap: float,
+    coverage: pd.DataFrame | None = None,
+    codebook: Codebook | None = None,
+) -> dict[str, dict[str, set[str]]]:
+    """coder -> segment_id -> the codes that coder gave it, for every segment inside their
+    coverage (`pipeline.codings.segment_coverage`; None: the transcripts they coded in), in the
+    segments' order; an empty set is their "no". A segment a coder coded with a parent code is
+    left out for them: which of its leaves apply is unknown, and none is a "no"
+    (`pipeline.hierarchy`)."""
+    covered = segment_coverage(segments, codings, coverage, min_overlap=min_overlap)
+    gold = human_segment_codes(segments, codings, min_overlap=min_overlap)
+    leaves = {c.code_id for c in codebook.leaves} if codebook is not None else None
+    out: dict[str, dict[str, set[str]]] = {}
+    for coder, ids in covered.items():
+        mine: dict[str, set[str]] = {s: set() for s in segments["segment_id"] if s in ids}
+        given = gold[gold["coder"] == coder]
+        for sid, code in zip(given["id"], given["code"], strict=True):
+            if sid in mine:  # a coded span outside the coder's coverage: missing, not a "yes"
+                mine[sid].add(code)
+        out[coder] = mine if leaves is None else {s: c for s, c in mine.items() if c <= leaves}
+    return out
+
+
+def segment_labels(
+    segments: pd.DataFrame,
+    codings: pd.DataFrame,
+    *,
+    min_overlap: float,
+    coder: str | None = None,
+    codebook: Codebook | None = None,
+    coverage: pd.DataFrame | None = None,
+    double_coded: str = "union",
+) -> dict[str, set[str]]:
+    """segment_id -> the codes a model learns for it, for every segment inside some coder's
+    coverage (spans map to segments by the agreement.min_overlap rule; see `coder_labels`).
+    `coder`: that coder's codes, on their coverage only. Else every coder's: a segment several
+    coders covered learns `double_coded` of their code sets: "union", "intersection" (with two
+    coders, also their majority) or "reference" (the first coder by name among those who
+    covered it). The rule is chosen by measurement: README, "Several coders"."""
+    per_coder = coder_labels(segments, codings, min_overlap=min_overlap, coverage=coverage, codebook=codebook)
+    if coder is not None:
+        return per_coder.get(coder, {})
+    sets: dict[str, list[set[str]]] = {}
+    for name in sorted(per_coder):
+        for sid, codes in per_coder[name].items():
+            sets.setdefault(sid, []).append(codes)
+    combine = {
+        "union": lambda xs: set().union(*xs),
+        "intersection": lambda xs: set.intersection(*xs),
+        "reference": lambda xs: set(xs[0]),
+    }[double_coded]
+    return {s: combine(sets[s]) for s in segments["segment_id"] if s in sets}
+
+
+def _training_labels(
+    params: Params, segments: pd.DataFrame, codings: pd.DataFrame, coverage, codebook: Codebook
+) -> tuple[dict[str, set[str]], dict]:
+    """What few-shot learns (`segment_labels` with the coding params) and how it was chosen."""
+    opts = params.coding
+    if opts.train_coder is not None and opts.train_coder not in set(codings["coder"]):
+        raise UserError(f"params coding.train_coder: no codings by coder '{opts.train_coder}'")
+    labels = segment_labels(
+        segments,
+        codings,
+        min_overlap=params.agreement.min_overlap,
+        coder=opts.train_coder,
+        codebook=codebook,
+        coverage=coverage,
+        double_coded=opts.double_coded,
+    )
+    if opts.train_coder is not None:
+        return labels, {"train_coder": opts.train_coder, "training_units": len(labels)}
+    per_coder = coder_labels(segments, codings, min_overlap=params.agreement.min_overlap, coverage=coverage)
+    shared = sum(sum(s in c for c in per_coder.values()) >= 2 for s in labels)
+    return labels, {
+        "train_coders": sorted(per_coder),
+        "double_coded": opts.double_coded,
+        "training_units": len(labels),
+        "double_coded_units": int(shared),
     }
-    for sid, code in zip(gold["id"], gold["code"], strict=True):
-        labels[sid].add(code)
-    return labels
 
 
 def run(
@@ -65,10 +136,12 @@ def run(
     embeddings: tuple[np.ndarray, dict],
     codebook: Codebook | None,
     codings: pd.DataFrame,
+    coverage: pd.DataFrame | None = None,
     deid_turns: pd.DataFrame | None = None,
     progress: bool = False,
 ) -> dict:
-    """The stage's node (see `pipeline.stages`). `deid_turns`: the pseudonymised turns, for
+    """The stage's node (see `pipeline.stages`). `coverage`: what each coder reviewed (None:
+    the transcripts each coded in); `deid_turns`: the pseudonymised turns, for
     `coding.context: turn+question`; `coding_metrics`: how the segments were coded."""
     embeddings = embeddings[0]
     opts = params.coding
@@ -79,18 +152,17 @@ def run(
     else:
         embed = _embedder(params, progress)
         has_codings = codings is not None and not codings.empty
-        coder = opts.train_coder or reference_coder(codings)
-        # auto: few-shot needs the training coder on at least two transcripts to cross-fit, and
-        # two codes to tell apart
-        mine = codings[codings["coder"] == coder] if has_codings else None
-        enough = mine is not None and mine["transcript_id"].nunique() >= 2 and mine["code"].nunique() >= 2
+        labels, trained_on = (
+            _training_labels(params, segments, codings, coverage, codebook) if has_codings else ({}, {})
+        )
+        # auto: few-shot needs coded segments in at least two transcripts to cross-fit, and two
+        # codes to tell apart
+        tid_of = dict(zip(segments["segment_id"], segments["transcript_id"], strict=True))
+        enough = len({tid_of[s] for s in labels}) >= 2 and len(set().union(*labels.values())) >= 2
         method = opts.method if opts.method != "auto" else ("few_shot" if enough else "zero_shot")
         if method == "few_shot":
             if not has_codings:
                 raise UserError("params coding.method=few_shot: the study has no human codings to learn from")
-            if mine.empty:
-                raise UserError(f"params coding.train_coder: no codings by coder '{coder}'")
-            labels = segment_labels(segments, codings, min_overlap=params.agreement.min_overlap, coder=coder)
             questions = None
             if opts.context == "turn+question" and deid_turns is not None:
                 questions = _questions(segments, deid_turns, embed)
@@ -109,7 +181,7 @@ def run(
                 questions=questions,
                 predict=predict_on(params.engine),
             )
-            info |= {"train_coder": coder} | ({"context_note": note} if note else {})
+            info |= trained_on | ({"context_note": note} if note else {})
         else:
             # zero-shot reads a segment with its turn; a question is not evidence of a code
             context = "none" if opts.context == "none" else "turn"
@@ -123,7 +195,10 @@ def run(
             )
             info = {"method": "zero_shot", "context": context}
     figures = {**info, "codes": int(len(codes)), "segments_coded": int(codes["segment_id"].nunique())}
-    return {"codes": codes, "coding_metrics": figures}
+    levels = (
+        pd.DataFrame(columns=CODES_LEVELS.names) if codebook is None else top_code_per_level(codes, codebook)
+    )
+    return {"codes": codes, "codes_levels": levels, "coding_metrics": figures}
 
 
 def read_training(path: Path, codebook: Codebook) -> tuple[list[str], list[str], list[set[str]]]:

@@ -73,13 +73,15 @@ def run(
     turns: pd.DataFrame,
     study: Path | None = None,
     codings_ingested: pd.DataFrame | None = None,
+    coverage_ingested: pd.DataFrame | None = None,
     register: Path | None = None,
     allow: Path | None = None,
     progress: bool = False,
 ) -> dict:
     """The stage's node (see `pipeline.stages`). De-identify the turns and the study's own words
     (`pipeline.deid.metadata`) in one corpus; the turns and the ingested codings under the
-    pseudonymised ids, the study's codebook scrubbed, and the key store (encrypted)."""
+    pseudonymised ids (and what each coder reviewed), the study's codebook scrubbed, and the key
+    store (encrypted)."""
     speakers = turns.loc[turns["role"] == "participant", "speaker"].unique().tolist()
     # map -> reduce -> map: with `engine: ray` the first passes (spaCy and every recognizer, per
     # text) run on Ray actors; the study's surfaces, pseudonyms and replacement stay here
@@ -121,6 +123,7 @@ def run(
     return {
         "deid_turns": deid,
         "codings": names.apply(codings_ingested) if codings_ingested is not None else None,
+        "coverage": names.apply(coverage_ingested) if coverage_ingested is not None else None,
         "codebook": scrubbed_codebook(study, deid_params=params.deid) if study is not None else None,
         "key_store": key_store,
         "deid_metrics": counts,

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from pipeline.codebook import Code, Codebook, check_codebook, codebook_from_mapping, read_codebook_json
 from pipeline.errors import UserError
 from pipeline.formats.qdpx import read_project_qdpx
@@ -18,7 +20,8 @@ TAGUETTE_EXPORTS = ("tags.csv", "taguette_tags.csv")
 
 
 def read_codebook(path: Path) -> Codebook:
-    """A codebook file: YAML (see README), CSV with columns name, description, REFI .qdc,
+    """A codebook file: YAML (see README), CSV with columns name, description[, parent] (a
+    parent's name; empty for a top code), REFI .qdc (nested codes),
     or the pipeline's own `codebook.json` (see `pipeline.codebook`)."""
     if not path.exists():
         raise UserError(f"{path}: codebook file not found")
@@ -42,9 +45,15 @@ def read_codebook(path: Path) -> Codebook:
         blank = df.index[df["name"].str.strip() == ""]
         if len(blank):
             raise UserError(f"{path} line {blank[0] + 2}: empty 'name'")
+        parent = df["parent"].str.strip() if "parent" in df.columns else pd.Series("", index=df.index)
         codes = tuple(
-            Code(code_id=r["name"].strip(), name=r["name"].strip(), definition=r["description"].strip())
-            for _, r in df.iterrows()
+            Code(
+                code_id=r["name"].strip(),
+                name=r["name"].strip(),
+                definition=r["description"].strip(),
+                parent=parent[i] or None,  # empty: a top code
+            )
+            for i, r in df.iterrows()
         )
         return check_codebook(Codebook(codes), path)
     if suffix == ".qdc":

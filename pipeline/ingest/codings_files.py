@@ -18,6 +18,7 @@ from pipeline.errors import UserError
 from pipeline.formats.anchor import reanchor_spans
 from pipeline.formats.readers import read_codings_file
 from pipeline.formats.taguette import locate_quotes
+from pipeline.ingest.coverage import Spans, inside
 from pipeline.schemas import CODINGS
 from pipeline.study import codings_files
 
@@ -32,6 +33,10 @@ class CodingsReport:
     skipped: dict[str, int] = field(default_factory=dict)
     examples: dict[str, list[str]] = field(default_factory=dict)  # where (file line), never text
     warnings: list[str] = field(default_factory=list)
+    # per coder: rows that reached the coverage check, and those inside their coverage (not in
+    # the metrics: `pipeline.ingest.coverage.check_coders` reads them)
+    checked: dict[str, int] = field(default_factory=dict)
+    inside: dict[str, int] = field(default_factory=dict)
 
     def skip(self, reason: str, where: str) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
@@ -67,13 +72,15 @@ def read_codings(
     codebook: Codebook | None,
     *,
     texts: dict[str, str] | None = None,
+    coverage: Spans | None = None,
 ) -> tuple[pd.DataFrame, CodingsReport]:
     """Human codings from every codings file in the study, cleaned, with a report.
 
     Unreadable files raise UserError. Bad ROWS are skipped and counted by reason (never
-    silently dropped): unknown transcript, code not in the codebook (or a grouping code),
-    offsets that are not integers, empty or reversed spans, spans past the end of the
-    transcript (when `texts` gives the transcript lengths), exact duplicates, and spans
+    silently dropped): unknown transcript, code not in the codebook (a parent code is kept:
+    `pipeline.hierarchy`), offsets that are not integers, empty or reversed spans, spans past the end of the
+    transcript (when `texts` gives the transcript lengths), spans sharing no character with the
+    coder's stated `coverage` (coverage.csv, when given), exact duplicates, and spans
     overlapping an earlier span of the same code by the same coder (merged into it).
     Quote-only rows (a Taguette tag export) are placed by finding the quote in `texts`.
     Warnings: codes used once, codebook codes nobody used, coders with no usable codings.
@@ -83,7 +90,6 @@ def read_codings(
     if not files:
         return _empty_codings(), report
     known = {c.code_id for c in codebook.codes} if codebook else None
-    leaves = {c.code_id for c in codebook.leaves} if codebook else None
     kept: list[tuple] = []
     coders_seen: set[str] = set()
     for path in files:
@@ -101,8 +107,6 @@ def read_codings(
                 report.skip("no_coder", where)
             elif known is not None and code not in known:
                 report.skip("code_not_in_codebook", where)
-            elif leaves is not None and code not in leaves:
-                report.skip("grouping_code_not_applied_directly", where)
             elif not (start.isdigit() and end.isdigit()):
                 report.skip("offsets_not_integers", where)
             elif int(start) >= int(end):
@@ -110,6 +114,11 @@ def read_codings(
             elif texts is not None and tid in texts and int(end) > len(texts[tid]):
                 report.skip("span_past_end_of_transcript", where)
             else:
+                report.checked[coder] = report.checked.get(coder, 0) + 1
+                if coverage is not None and not inside(coverage.get((tid, coder), []), int(start), int(end)):
+                    report.skip("outside_coder_coverage", where)
+                    continue
+                report.inside[coder] = report.inside.get(coder, 0) + 1
                 kept.append((tid, coder, code, int(start), int(end), where))
     codings = _merge_overlaps(kept, report)
     report.used = len(codings)

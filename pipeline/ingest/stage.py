@@ -18,10 +18,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.codings import whole_transcript_coverage
 from pipeline.config import Params
 from pipeline.errors import UserError
 from pipeline.formats.transcripts import RawTurn, parse_turns, read_transcript
 from pipeline.ingest.codings_files import read_codings
+from pipeline.ingest.coverage import COVERAGE_FILE, check_coders, read_coverage
 from pipeline.ingest.survey import ingest_survey
 from pipeline.schemas import CODINGS
 from pipeline.study import (
@@ -76,9 +78,35 @@ def ingest_study(study: Path) -> tuple[pd.DataFrame, dict]:
 
 def import_codings(study: Path, texts: dict[str, str]) -> tuple[pd.DataFrame, dict]:
     """The study's human codings (schema CODINGS; empty when it has none) and the import
-    report (rows in = used + skipped, by reason), checked against the ingested `texts`."""
-    codings, report = read_codings(study, set(texts), load_codebook(study), texts=texts)
-    return CODINGS.conform(codings, source=str(study)), report.as_dict()
+    report (see `import_human_coding`)."""
+    codings, _coverage, report = import_human_coding(study, texts)
+    return codings, report
+
+
+def import_human_coding(study: Path, texts: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """The study's human codings (schema CODINGS; empty when it has none), what each coder
+    reviewed (schema COVERAGE: coverage.csv, else the whole of every transcript a coder coded
+    in) and the import report (rows in = used + skipped, by reason), checked against the
+    ingested `texts`."""
+    stated = read_coverage(study, texts)
+    codings, report = read_codings(
+        study,
+        set(texts),
+        load_codebook(study),
+        texts=texts,
+        coverage=None if stated is None else stated.spans,
+    )
+    if stated is not None:
+        check_coders(stated, checked=report.checked, kept=report.inside)
+        coverage = stated.table()
+    else:
+        coverage = whole_transcript_coverage(codings, {t: len(x) for t, x in texts.items()})
+    counts = {
+        "source": COVERAGE_FILE if stated is not None else "default: the transcripts each coder coded in",
+        "spans": int(len(coverage)),
+        "coders": int(coverage["coder"].nunique()),
+    }
+    return CODINGS.conform(codings, source=str(study)), coverage, report.as_dict() | {"coverage": counts}
 
 
 def _ingest(study: Path) -> tuple[pd.DataFrame, dict, dict[str, str]]:
@@ -152,5 +180,10 @@ def _read_transcript(path: Path, row, info: StudyInfo) -> tuple[pd.DataFrame, st
 def run(params: Params, *, study: Path) -> dict:
     """The stage's node (see `pipeline.stages`): reads the study folder, its only input."""
     turns, counts, texts = _ingest(study)
-    table, report = import_codings(study, texts)
-    return {"turns": turns, "codings_ingested": table, "ingest_metrics": {**counts, "codings": report}}
+    table, coverage, report = import_human_coding(study, texts)
+    return {
+        "turns": turns,
+        "codings_ingested": table,
+        "coverage_ingested": coverage,
+        "ingest_metrics": {**counts, "codings": report},
+    }

@@ -33,7 +33,7 @@ from pipeline.config import Params
 from pipeline.layout import METRIC_STAGES
 from pipeline.report.experiments import flatten_params
 from pipeline.report.exports import build_exports
-from pipeline.report.tables import kappa_rows
+from pipeline.report.tables import kappa_rows, level_rows
 from pipeline.schemas import UNASSIGNED
 from pipeline.theme_review import REVIEW_FILE, Review, apply_review, review_from_snapshot
 
@@ -257,6 +257,7 @@ def run(
         "agreement": agreement_metrics,
         "coding": metrics["coding"],
         "kappa_rows": krows,
+        "level_rows": level_rows(agreement_metrics),
         "has_intervals": any(r["machine_low"] is not None for r in krows),
         "comparison": comparison,
         "exports": counts,

@@ -1,4 +1,5 @@
-"""Rows the report shows, and the notebooks too: per-code machine kappa beside the human ceiling."""
+"""Rows the report shows, and the notebooks too: per-code machine kappa beside the human ceiling,
+and the figures at each level of a code hierarchy."""
 
 from __future__ import annotations
 
@@ -49,3 +50,37 @@ def _interval(m: dict, key: str) -> tuple[float | None, float | None]:
     if isinstance(v, list | tuple) and len(v) == 2:
         return v[0], v[1]
     return None, None
+
+
+_LEVEL_FIGURES = ("cohen_kappa", "krippendorff_alpha", "gwet_ac1", "f1")
+
+
+def level_rows(agreement: dict) -> list[dict]:
+    """Per level of the codebook (1 = top codes; none for a flat codebook): the machine's macro
+    kappa, alpha, AC1 and F1 against the reference coder, the human ceiling's macro kappa, and
+    the same per code (`codes`: code, support, the four figures, human kappa)."""
+    rows = []
+    for level, figures in sorted(agreement.get("levels", {}).items(), key=lambda kv: int(kv[0])):
+        overall = figures.get("overall", {})
+        human = human_ceiling_per_code(figures)
+        ceiling = figures.get("human", {}).get(figures.get("human_ceiling_pair") or "", {})
+        if not ceiling and "human_ceiling_pair" not in figures:  # reports that name no pair: the first
+            ceiling = next(iter(figures.get("human", {}).values()), {})
+        rows.append(
+            {
+                "level": int(level),
+                "n_codes": len(figures.get("codes", [])),
+                **{k: overall.get(f"macro_{k}") for k in _LEVEL_FIGURES},
+                "human": (ceiling.get("overall") or {}).get("macro_cohen_kappa"),
+                "codes": [
+                    {
+                        "code": code,
+                        "support": m.get("support"),
+                        **{k: m.get(k) for k in _LEVEL_FIGURES},
+                        "human": human.get(code, {}).get("cohen_kappa"),
+                    }
+                    for code, m in figures.get("per_code", {}).items()
+                ],
+            }
+        )
+    return rows
