@@ -71,6 +71,9 @@ def main(argv: list[str]) -> int:
         record = themes.run(args.data, tuple(args.set))
     elif args.kind == "coding":
         record = coding.run(args.data, tuple(args.set), seeds=args.seeds, methods=tuple(args.methods))
+        partial = set(args.methods) != set(coding.METHODS) or set(args.data) != set(data.NAMES)
+        if partial and (results.RESULTS / "coding.json").exists():  # the others keep their figures
+            record = coding.merge(results.load("coding"), record)
     elif args.kind == "deid":
         record = deid.run(args.sets, command="python -m bench " + " ".join(argv))
     elif args.kind == "scale":

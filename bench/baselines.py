@@ -65,11 +65,15 @@ def _best_threshold(y: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
     """(kappa, threshold) maximising the binary kappa of `scores >= threshold` against `y`."""
     from pipeline.kappa import binary_kappa
 
-    grid = np.unique(np.quantile(scores, np.linspace(0.02, 0.98, 49)))
+    values = np.unique(scores)
+    grid = (values[:-1] + values[1:]) / 2 if len(values) > 1 else values  # every distinct cut
+    if len(grid) > 400:
+        grid = np.unique(np.quantile(grid, np.linspace(0, 1, 400)))
     kappas = [binary_kappa(y, (scores >= t).astype(int)) for t in grid]
-    values = [-1.0 if k is None else k for k in kappas]
-    j = int(np.argmax(values))
-    return values[j], float(grid[j])
+    values = np.array([-1.0 if k is None else k for k in kappas])
+    tied = np.flatnonzero(values == values.max())
+    j = int(tied[len(tied) // 2])  # the middle of the best thresholds, not the edge of the range
+    return float(values[j]), float(grid[j])
 
 
 def _multi_label(kind: str, Cs, X_tr, Y: np.ndarray, X_te, folds) -> tuple[np.ndarray, float]:

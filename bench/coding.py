@@ -15,7 +15,14 @@ from bench.themes import embed
 
 SHARE = 0.2
 ZERO_SHOT = ("pipeline_zero_shot", "nearest_name", "nearest_name_definition")
-FEW_SHOT = ("pipeline_few_shot", "logreg_embeddings", "tfidf_linear_svc", "logreg_cv", "tfidf_svc_cv")
+FEW_SHOT = (
+    "pipeline_few_shot",
+    "pipeline_fine_tuned",
+    "logreg_embeddings",
+    "tfidf_linear_svc",
+    "logreg_cv",
+    "tfidf_svc_cv",
+)
 METHODS = (*ZERO_SHOT, *FEW_SHOT)
 TUNED = ("logreg_cv", "tfidf_svc_cv")  # the few-shot target: the best of these + FEW_SHOT_MARGIN
 FEW_SHOT_MARGIN, ZERO_SHOT_MARGIN = 0.04, 0.02
@@ -42,15 +49,16 @@ def figure(units: data.Units, idx: np.ndarray, pred: pd.DataFrame) -> float | No
     return compare_coders(gold, pred, ids=ids, codes=units.leaf_ids)["overall"]["macro_cohen_kappa"]
 
 
-def _contexts(units: data.Units, emb: np.ndarray, params, *, questions: bool):
-    """Texts and features as the coding stage gives them (turn, question: the demo only)."""
+def _contexts(units: data.Units, emb: np.ndarray, params, *, questions: bool, encode=None):
+    """Texts and features as the coding stage gives them (turn, question: the demo only);
+    `encode`: the encoder for the questions (default: the frozen one, cached)."""
     from pipeline.context import coding_inputs, question_vectors, turn_means
 
     if units.segments is None or params.coding.context == "none":
         return units.texts, emb, None
     q = None
     if questions and params.coding.context == "turn+question":
-        vectors = question_vectors(units.questions, lambda t: embed(t, params, cache=True))
+        vectors = question_vectors(units.questions, encode or (lambda t: embed(t, params, cache=True)))
         q = None if vectors is None else (units.questions, vectors)
     context = "turn+question" if q is not None else "turn"
     texts, features = coding_inputs(units.segments, emb, context=context, questions=q)
@@ -116,7 +124,6 @@ def few_shot_methods(
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     from bench.baselines import tuned
-    from pipeline.coding.few_shot import few_shot
 
     train = data.train_split(units, share=SHARE, seed=seed)
     tr, te = np.flatnonzero(train), np.flatnonzero(~train)
@@ -126,20 +133,11 @@ def few_shot_methods(
     out: dict[str, pd.DataFrame] = {}
     chosen: dict[str, float] = {}
     if "pipeline_few_shot" in methods:
-        out["pipeline_few_shot"] = few_shot(
-            [units.ids[i] for i in tr],
-            [texts[i] for i in tr],
-            X[tr],
-            [set(units.codes[i]) for i in tr],
-            [units.ids[i] for i in te],
-            [texts[i] for i in te],
-            X[te],
-            units.codebook,
-            embed=coder,
-            options=params.coding,
-            seed=seed,
-            train_groups=groups,
-        ).rename(columns={"segment_id": "id"})
+        out["pipeline_few_shot"] = _pipeline_coder(
+            units, tr, te, texts, X, coder, params, seed=seed, groups=groups
+        )
+    if "pipeline_fine_tuned" in methods:
+        out["pipeline_fine_tuned"] = _fine_tuned(units, tr, te, params, seed=seed, groups=groups)
     y_tr = [units.primary[i] for i in tr] if units.single_label else [units.codes[i] for i in tr]
     te_ids = [units.ids[i] for i in te]
     if "logreg_embeddings" in methods:
@@ -168,6 +166,66 @@ def few_shot_methods(
     for coder_name, codes in (units.other_coders or {}).items():
         out[f"coder_{coder_name}"] = _long(te_ids, [codes[i] for i in te])
     return te, out, chosen
+
+
+def _fine_tuned(units: data.Units, tr, te, params, *, seed: int, groups) -> pd.DataFrame:
+    """The pipeline's few-shot coder on an encoder fine-tuned on the training units (as the
+    coding stage's folds do with `coding.fine_tune`): every text re-embedded with it."""
+    from pipeline.coding.fine_tune import fine_tune
+
+    tuned = fine_tune(
+        params.embed.model,
+        [units.texts[i] for i in tr],
+        [set(units.codes[i]) for i in tr],
+        seed=seed,
+        device=params.embed.device,
+    )
+    texts, X, _ = _contexts(units, tuned(units.texts), params, questions=True, encode=tuned)
+    return _pipeline_coder(units, tr, te, texts, X, tuned, params, seed=seed, groups=groups)
+
+
+def _pipeline_coder(
+    units: data.Units, tr, te, texts, X, encode, params, *, seed: int, groups
+) -> pd.DataFrame:
+    """The pipeline's few-shot coder trained on units `tr` (texts and features as given), coding `te`."""
+    from pipeline.coding.few_shot import few_shot
+
+    return few_shot(
+        [units.ids[i] for i in tr],
+        [texts[i] for i in tr],
+        X[tr],
+        [set(units.codes[i]) for i in tr],
+        [units.ids[i] for i in te],
+        [texts[i] for i in te],
+        X[te],
+        units.codebook,
+        embed=encode,
+        options=params.coding,
+        seed=seed,
+        train_groups=groups,
+    ).rename(columns={"segment_id": "id"})
+
+
+def merge(previous: dict, new: dict) -> dict:
+    """`new` (a run of some methods) with the figures of the methods it did not run kept from
+    `previous`, where both ran the same splits; the targets recomputed over both."""
+    import copy
+
+    out = copy.deepcopy(new) | {"methods": sorted(set(previous.get("methods", [])) | set(new["methods"]))}
+    # what made the kept figures
+    out["earlier_commands"] = [*previous.get("earlier_commands", []), previous.get("command")]
+    for name, entry in out["datasets"].items():
+        before = previous.get("datasets", {}).get(name)
+        if before is None or previous.get("seeds") != new["seeds"]:
+            continue
+        kept = {m: v for m, v in before["methods"].items() if m not in entry["methods"]}
+        entry["methods"] = {**kept, **entry["methods"]}
+        entry["targets"] = targets(
+            {m: v["kappa_per_split"] for m, v in entry["methods"].items() if "kappa_per_split" in v}
+        )
+    for name, entry in previous.get("datasets", {}).items():
+        out["datasets"].setdefault(name, entry)
+    return out
 
 
 def paired(a: list[float | None], b: list[float | None]) -> dict | None:

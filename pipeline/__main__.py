@@ -364,9 +364,7 @@ def agreement(
 
         if gold is None or pred is None or out is None:
             raise UserError("--gold, --pred and --out go together")
-        report = stage.run_csv(
-            gold_path=gold, pred_path=pred, out=out, n_boot=p.agreement.n_boot, seed=p.seed
-        )
+        report = stage.run_csv(p, gold_path=gold, pred_path=pred, out=out)
         return report.get("overall", report.get("status"))
     paths = {
         "segments": ("--segments", segments),

@@ -6,7 +6,7 @@ All validation of params happens here; stages receive a validated `Params`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -113,8 +113,12 @@ class CodingParams(_Section):
     max_codes: int = Field(3, ge=1)
     min_z: float = Field(0.5, ge=-10.0)  # zero-shot: calibrated threshold, SDs above the code's mean
     margin: float = Field(0.05, ge=0.0, le=2.0)  # zero-shot: extra codes within this cosine of the best
-    C: float = Field(10.0, gt=0.0)  # few-shot: inverse regularisation (SVM or logistic regression)
-    tfidf: bool = True  # few-shot: TF-IDF (words; + characters for single-label data) beside embeddings
+    # few-shot: inverse regularisation (SVM or logistic regression); auto: single-label data
+    # chooses 10 or 100 by inner cross-validation, multi-label data takes 10
+    C: Annotated[float, Field(gt=0.0)] | Literal["auto"] = "auto"
+    # few-shot: TF-IDF (words; + characters for single-label data) beside embeddings; auto:
+    # single-label data chooses with or without by inner cross-validation, multi-label data uses it
+    tfidf: bool | Literal["auto"] = "auto"
     folds: int = Field(25, ge=2)  # few-shot in the pipeline: cross-fitting folds over transcripts (at most)
     train_coder: str | None = None  # few-shot: learn from this coder only (default: every coder)
     # few-shot, every coder: a segment inside several coders' coverage learns the union of their
@@ -127,6 +131,11 @@ class CodingParams(_Section):
     # few-shot: each model learns from at most this many coded units (a seeded sample; solver time
     # grows faster than the units)
     max_train: int = Field(10000, ge=10)
+    # few-shot: fine-tune the encoder on each fold's coded units (at most 5 folds); auto: when
+    # the estimate (steps x measured seconds per step) fits fine_tune_budget_s, or on a GPU;
+    # never by default: it has not yet beaten the frozen coder (README, "Fine-tuning the encoder")
+    fine_tune: Literal["auto", "always", "never"] = "never"
+    fine_tune_budget_s: float = Field(600.0, ge=0.0)  # seconds the stage may spend fine-tuning
 
 
 class AgreementParams(_Section):

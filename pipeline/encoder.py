@@ -137,25 +137,33 @@ def encoder_batches(model: str, precision: str, device: str, batch_size: int) ->
     shapes, and float32 kernels then sum in another order: differences of 1e-7 that move
     themes), on one thread. On a GPU the batches are padded and the float16 outputs
     normalised in float32 (fast, not reproducible to the bit)."""
-    import torch
-
     encoder = load_model(model, precision, device)
-    options = {"show_progress_bar": False, "convert_to_tensor": True}
 
     def encode(texts: list[str]) -> list[np.ndarray]:
-        if device != "cpu":
-            vectors = encoder.encode(texts, batch_size=batch_size, **options).float()
-            return list(torch.nn.functional.normalize(vectors, dim=1).cpu().numpy())
-        rows: list[np.ndarray] = [np.empty(0)] * len(texts)
-        with one_torch_thread():
-            for idx in same_length_batches(encoder, texts, batch_size):
-                part = [texts[i] for i in idx]
-                vectors = encoder.encode(part, batch_size=len(part), normalize_embeddings=True, **options)
-                for i, v in zip(idx, vectors.float().numpy(), strict=True):
-                    rows[i] = v
-        return rows
+        return list(encode_rows(encoder, texts, batch_size=batch_size, device=device))
 
     return encode
+
+
+def encode_rows(encoder, texts: list[str], *, batch_size: int, device: str = "cpu") -> np.ndarray:
+    """A loaded sentence-transformers model's unit-normalised float32 rows for `texts`, as
+    `encoder_batches` describes (on the CPU: batches of one token length, one thread)."""
+    import torch
+
+    options = {"show_progress_bar": False, "convert_to_tensor": True}
+    if not texts:
+        return np.zeros((0, encoder.get_embedding_dimension()), dtype=np.float32)
+    if device != "cpu":
+        vectors = encoder.encode(texts, batch_size=batch_size, **options).float()
+        return torch.nn.functional.normalize(vectors, dim=1).cpu().numpy()
+    rows: list[np.ndarray] = [np.empty(0)] * len(texts)
+    with one_torch_thread(), torch.no_grad():
+        for idx in same_length_batches(encoder, texts, batch_size):
+            part = [texts[i] for i in idx]
+            vectors = encoder.encode(part, batch_size=len(part), normalize_embeddings=True, **options)
+            for i, v in zip(idx, vectors.float().numpy(), strict=True):
+                rows[i] = v
+    return np.stack(rows).astype(np.float32)
 
 
 def embed_texts(

@@ -44,12 +44,27 @@ def test_views_cover_leaf_codes_only():
     assert ("b", "name: definition", "Beta: about beta") in views
 
 
-def test_calibration_is_per_code_and_shift_invariant():
+def test_calibration_is_per_code_against_the_background_and_shift_invariant():
     rng = np.random.default_rng(0)
     raw = rng.normal(size=(50, 3)) * [1, 2, 3] + [0.1, 0.5, 0.9]
     z = calibrated_scores(raw)
-    assert np.allclose(z.mean(axis=0), 0) and np.allclose(z.std(axis=0), 1)
-    assert np.allclose(calibrated_scores(raw + [0.3, -0.2, 0.0]), z)  # a code "near everything" gains nothing
+    top = raw.argmax(axis=1)
+    for j in range(3):  # each code against the units another code won
+        assert np.isclose(z[top != j, j].mean(), 0) and np.isclose(z[top != j, j].std(), 1)
+    # the same shift and scale for every code (the top codes unchanged): the same z-scores
+    assert np.allclose(calibrated_scores(2 * raw + 0.3), z)
+
+
+def test_a_common_codes_own_units_keep_their_standing():
+    # 40 units of a common code, 10 of a rare one: against all units (the common code's own
+    # units among them) the common code's units stood 0.5 SD up; against its background, far up
+    rng = np.random.default_rng(1)
+    common = np.column_stack([0.8 + 0.02 * rng.normal(size=40), 0.2 + 0.02 * rng.normal(size=40)])
+    rare = np.column_stack([0.2 + 0.02 * rng.normal(size=10), 0.8 + 0.02 * rng.normal(size=10)])
+    raw = np.vstack([common, rare])
+    z = calibrated_scores(raw)
+    all_units = (raw[:40, 0] - raw[:, 0].mean()) / raw[:, 0].std()
+    assert all_units.mean() < 0.6 and z[:40, 0].min() > 10
 
 
 def test_zero_shot_rule_best_code_threshold_and_no_code():
@@ -63,7 +78,8 @@ def test_zero_shot_rule_best_code_threshold_and_no_code():
     assert not any(str(i) in got for i in range(12, 20))  # no code applies
     assert out["evidence"].str.startswith("zero-shot: nearest").all()
     assert ((out["score"] >= 0) & (out["score"] <= 1)).all()
-    strict = zero_shot(ids, emb, BOOK, embed=fake_embed, options=CodingParams(min_z=5.0))
+    # a bar no unit reaches (each stands a finite number of SDs above its code's background)
+    strict = zero_shot(ids, emb, BOOK, embed=fake_embed, options=CodingParams(min_z=1e6))
     assert strict.empty
 
 
@@ -92,6 +108,27 @@ def test_few_shot_single_label_uses_none_as_a_class():
     )
     assert out[["segment_id", "code"]].values.tolist() == [["x", "a"], ["y", "b"]]  # z: "(none)" wins
     assert out["evidence"].str.startswith("few-shot: nearest coded unit").all()
+
+
+def test_single_label_settings_are_chosen_on_the_training_units_unless_given():
+    from pipeline.coding.few_shot import SELECT_CS
+
+    rng = np.random.default_rng(0)
+    # the words say the code; the embeddings are noise: TF-IDF is what the coder needs
+    texts = [f"{w} item {i}" for i, w in enumerate(["alpha", "beta", "gamma"] * 20)]
+    labels = [{c} for c in ["a", "b", "c"] * 20]
+    emb = rng.normal(size=(60, 4))
+    groups = [f"T{i % 6}" for i in range(60)]
+    auto = FewShotCoder(["a", "b", "c"], seed=1).fit(texts, emb, labels, groups=groups)
+    again = FewShotCoder(["a", "b", "c"], seed=1).fit(texts, emb, labels, groups=groups)
+    assert (auto.C_, auto.tfidf_) == (again.C_, again.tfidf_)
+    assert auto.C_ in SELECT_CS and auto.tfidf_ is True
+    given = FewShotCoder(["a", "b", "c"], C=5.0, tfidf=False).fit(texts, emb, labels, groups=groups)
+    assert (given.C_, given.tfidf_) == (5.0, False)
+    # multi-label data keep C = 10 with TF-IDF under auto
+    multi = [{"a", "b"} if i % 2 else {"c"} for i in range(60)]
+    coder = FewShotCoder(["a", "b", "c"]).fit(texts, emb, multi, groups=groups)
+    assert not coder.single_label_ and (coder.C_, coder.tfidf_) == (10.0, True)
 
 
 def test_few_shot_multi_label_calibrates_a_threshold_per_code():

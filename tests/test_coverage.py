@@ -12,8 +12,10 @@ Shared units: A and B 20 + 12 = 32; B and C 8 (T2 12-19); A and C none.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -283,3 +285,120 @@ def test_bad_coverage_writes_nothing(tmp_path: Path):
     with pytest.raises(UserError, match="T9"):
         run_stage(stage, Params(), paths=layout_paths(stage, lay, study=study))
     assert not (tmp_path / "run").exists() or not any((tmp_path / "run").rglob("*.*"))
+
+
+def test_no_coded_span_reaching_a_segment_is_one_line_naming_min_overlap(tmp_path: Path):
+    # two coders whose spans are 3 characters long: none covers half of any segment
+    short = ["transcript_id,coder,code,start,end"]
+    for coder in ("A", "B"):
+        for k in (0, 1):
+            s = _line_span("T1", k, body=True)[0]
+            short.append(f"T1,{coder},communication,{s},{s + 3}")
+    study = _study(tmp_path, coverage=False, codings="\n".join(short) + "\n")
+    codings, coverage, _report = import_human_coding(study, _ingest(study)[2])
+    with pytest.raises(
+        UserError, match=r"agreement\.min_overlap \(0\.5\).*\(4 spans reach no segment\)"
+    ) as err:
+        _agreement(study, _segments(study), codings, coverage)
+    assert "\n" not in str(err.value)
+
+
+def test_a_coder_with_codings_but_no_coverage_row(tmp_path: Path):
+    no_c = {k: v for k, v in COVERAGE.items() if k != "C"}  # C coded 12 spans, reviewed nothing
+    study = _study(tmp_path, coverage=_coverage_csv(no_c))
+    with pytest.raises(
+        UserError, match=r"coverage.csv: coder 'C' has 12 codings but no row in coverage.csv$"
+    ):
+        import_human_coding(study, _ingest(study)[2])
+
+
+@pytest.mark.parametrize("offsets", ["²,40", "20,4²", "٣,40"])
+def test_non_ascii_digit_offsets_in_coverage_are_one_line(tmp_path: Path, offsets: str):
+    study = _study(tmp_path, coverage=_coverage_csv() + f"T1,A,{offsets}\n")
+    with pytest.raises(UserError, match=r"coverage.csv line 13: start and end must both be whole numbers"):
+        import_human_coding(study, _ingest(study)[2])
+
+
+def test_non_ascii_digit_offsets_in_codings_are_skipped_and_counted(tmp_path: Path):
+    # "²".isdigit() is true and int("²") fails: such offsets are not integers, as "1.5" is not
+    rows = _codings_csv()
+    study = _study(tmp_path, coverage=False, codings=rows + "T1,A,funding,²,40\nT1,A,funding,3,4²\n")
+    _codings, _coverage, report = import_human_coding(study, _ingest(study)[2])
+    assert report["skipped"] == {"offsets_not_integers": 2}
+    n = len(rows.splitlines())  # the header and the good rows
+    assert report["skipped_examples"]["offsets_not_integers"] == [
+        f"codings.csv line {n + 1}",
+        f"codings.csv line {n + 2}",
+    ]
+
+
+# ---- the code stage: when few-shot runs, and what it checks ----
+def _fake_embed(texts: list[str]) -> np.ndarray:
+    """A seeded unit vector per text (no model)."""
+    rows = [np.random.default_rng(sum(map(ord, t))).normal(size=8) for t in texts]
+    out = np.array(rows).reshape(len(texts), 8)
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def _coding_run(monkeypatch, study: Path, *sets: str) -> dict:
+    from pipeline.coding import stage as coding_stage
+    from pipeline.config import load_params
+
+    monkeypatch.setattr(coding_stage, "_embedder", lambda params, progress: _fake_embed)
+    segments = _segments(study)
+    codings, coverage, _report = import_human_coding(study, _ingest(study)[2])
+    return coding_stage.run(
+        load_params(None, ["coding.context=none", *sets]),
+        segments=segments,
+        embeddings=(_fake_embed(segments["segment_id"].tolist()), {}),
+        codebook=load_codebook(study),
+        codings=codings,
+        coverage=coverage,
+    )["coding_metrics"]
+
+
+def test_train_coder_is_checked_only_when_few_shot_runs(tmp_path: Path, monkeypatch):
+    study = _study(tmp_path)
+    info = _coding_run(monkeypatch, study, "coding.method=zero_shot", "coding.train_coder=Z")
+    assert info["method"] == "zero_shot"
+    with pytest.raises(UserError, match=r"^params coding.train_coder: no codings by coder 'Z'$"):
+        _coding_run(monkeypatch, study, "coding.method=few_shot", "coding.train_coder=Z")
+
+
+def test_auto_counts_transcripts_with_coded_segments_not_reviewed_ones(tmp_path: Path, monkeypatch):
+    # A reviewed T1 and T2 but coded (two codes) in T1 only: nothing to cross-fit on, zero-shot
+    rows = [("A", "communication", "T1", range(0, 3)), ("A", "funding", "T1", range(5, 8))]
+    coverage = {"A": [("T1", None, None), ("T2", None, None)]}
+    study = _study(tmp_path, codings=_codings_csv(rows), coverage=_coverage_csv(coverage))
+    assert _coding_run(monkeypatch, study)["method"] == "zero_shot"
+
+
+def test_agreement_command_pairs_under_the_shared_unit_param_get_na(tmp_path: Path):
+    """`agreement --gold --pred`: every coder shares every id; the threshold is the param."""
+    from typer.testing import CliRunner
+
+    from pipeline.__main__ import app
+
+    # code x on 10 ids: A yes on u0-u4, B yes on u0-u3 and u5: po 0.8, pe 0.5, kappa 0.6
+    ids = [f"u{k}" for k in range(10)]
+    yes = {"A": {0, 1, 2, 3, 4}, "B": {0, 1, 2, 3, 5}}
+    gold = [f"{i},{'x' if k in yes[c] else ''},{c}" for c in ("A", "B") for k, i in enumerate(ids)]
+    (tmp_path / "gold.csv").write_text("id,code,coder\n" + "\n".join(gold) + "\n")
+    pred = [f"{i},{'x' if k < 5 else ''}" for k, i in enumerate(ids)]
+    (tmp_path / "pred.csv").write_text("id,code\n" + "\n".join(pred) + "\n")
+
+    def agreement(*sets: str) -> dict:
+        out = tmp_path / "m.json"
+        args = ["agreement", "--gold", tmp_path / "gold.csv", "--pred", tmp_path / "pred.csv", "--out", out]
+        for s in ("agreement.n_boot=0", *sets):
+            args += ["--set", s]
+        result = CliRunner().invoke(app, [str(a) for a in [*args, "--quiet"]])
+        assert result.exit_code == 0, result.output
+        return json.loads(out.read_text())
+
+    default = agreement()["human"]["A_vs_B"]
+    assert default["shared_units"] == 10 and default["overall"]["macro_cohen_kappa"] is None
+    assert default["undefined_reason"] == "fewer than 30 shared units"
+    lowered = agreement("agreement.min_shared_units=10")["human"]["A_vs_B"]
+    assert lowered["overall"]["macro_cohen_kappa"] == pytest.approx(0.6)
+    assert lowered["machine"]["A"]["macro_cohen_kappa"] == pytest.approx(1.0)

@@ -158,17 +158,23 @@ def test_leaf_figures_of_the_report_treat_parent_coded_units_as_missing():
     assert lo is not None and lo <= hi
 
 
+def _eight_segments() -> tuple[pd.DataFrame, dict, dict]:
+    """u1..u4 in t1, u5..u8 in t2, one 10-character segment each; their starts and transcripts."""
+    seg = [(f"u{k}", f"t{1 + (k - 1) // 4}", 10 * ((k - 1) % 4)) for k in range(1, 9)]
+    segments = pd.DataFrame(seg, columns=["segment_id", "transcript_id", "orig_start"])
+    segments["orig_end"] = segments["orig_start"] + 10
+    start = dict(zip(segments["segment_id"], segments["orig_start"], strict=True))
+    tid = dict(zip(segments["segment_id"], segments["transcript_id"], strict=True))
+    return segments, start, tid
+
+
 def test_agreement_stage_reports_every_level_of_the_study_codebook():
     from pipeline.agreement import run
     from pipeline.config import load_params
 
     # u1..u4 in transcript t1, u5..u8 in t2; one 10-character segment each; ann codes every
     # segment (u6 with the parent A, u8 with nothing), as in the tables above
-    seg = [(f"u{k}", f"t{1 + (k - 1) // 4}", 10 * ((k - 1) % 4)) for k in range(1, 9)]
-    segments = pd.DataFrame(seg, columns=["segment_id", "transcript_id", "orig_start"])
-    segments["orig_end"] = segments["orig_start"] + 10
-    start = dict(zip(segments["segment_id"], segments["orig_start"], strict=True))
-    tid = dict(zip(segments["segment_id"], segments["transcript_id"], strict=True))
+    segments, start, tid = _eight_segments()
     codings = pd.DataFrame(
         [(tid[i], "ann", c, start[i], start[i] + 10) for i, cs in REF.items() for c in cs],
         columns=["transcript_id", "coder", "code", "start", "end"],
@@ -213,8 +219,9 @@ def test_top_code_per_level_takes_the_best_descendant_score():
     ]
 
 
-def test_training_leaves_out_segments_coded_with_a_parent():
-    segments = pd.DataFrame(
+def _three_segments() -> pd.DataFrame:
+    """Three 10-character segments of one transcript."""
+    return pd.DataFrame(
         {
             "segment_id": ["t1-0", "t1-1", "t1-2"],
             "transcript_id": "t1",
@@ -222,6 +229,10 @@ def test_training_leaves_out_segments_coded_with_a_parent():
             "orig_end": [10, 20, 30],
         }
     )
+
+
+def test_training_leaves_out_segments_coded_with_a_parent():
+    segments = _three_segments()
     codings = pd.DataFrame(
         [("t1", "R", "a1", 0, 10), ("t1", "R", "A", 10, 20)],
         columns=["transcript_id", "coder", "code", "start", "end"],
@@ -292,3 +303,85 @@ def test_ingest_keeps_spans_coded_with_a_parent(tmp_path):
     codings, report = read_codings(tmp_path, {"t1"}, BOOK)
     assert sorted(codings["code"]) == ["A", "a1"]
     assert report.skipped == {}
+
+
+# ---- the agreement stage and training on a hierarchy: one reference coder, leaves only ----
+def _stage_report(coders: dict[str, dict]) -> dict:
+    """The agreement stage on u1..u8 (u1-u4 in t1, u5-u8 in t2; one 10-character segment each),
+    each coder's codes (`REF`'s shape) as spans over whole segments, against `MACHINE`."""
+    from pipeline.agreement import run
+    from pipeline.config import load_params
+
+    segments, start, tid = _eight_segments()
+    codings = pd.DataFrame(
+        [
+            (tid[i], coder, c, start[i], start[i] + 10)
+            for coder, codes in coders.items()
+            for i, cs in codes.items()
+            for c in cs
+        ],
+        columns=["transcript_id", "coder", "code", "start", "end"],
+    )
+    return run(
+        load_params(None, ["agreement.n_boot=0"]),
+        segments=segments,
+        assignments=pd.DataFrame({"segment_id": IDS, "theme_id": 0, "theme_label": "t"}),
+        codes=_machine().rename(columns={"id": "segment_id"}).assign(evidence=""),
+        codebook=BOOK,
+        codings=codings,
+    )
+
+
+def test_the_reference_coder_is_the_same_at_every_level():
+    # ann (first by name) coded only parent codes: at the leaves she has no codes at all, yet
+    # the leaf headline and every level compare the machine with her, not with bob
+    ann = {i: [c.upper()[0]] for i, cs in REF.items() for c in cs}
+    out = _stage_report({"ann": ann, "bob": SECOND})["agreement_metrics"]
+    assert out["reference_coder"] == "ann"
+    assert out["levels"]["1"]["reference_coder"] == out["levels"]["2"]["reference_coder"] == "ann"
+    # level 1: ann's top codes are REF's rolled up, so the machine scores as against REF there
+    ref_only = _stage_report({"ann": REF})["agreement_metrics"]
+    assert out["levels"]["1"]["per_code"]["A"]["cohen_kappa"] == pytest.approx(
+        ref_only["levels"]["1"]["per_code"]["A"]["cohen_kappa"]
+    )
+    # the leaves: every unit is missing for ann (parent codes only), so no leaf figure
+    assert out["per_code"]["a1"]["support"] == 0 and out["per_code"]["a1"]["cohen_kappa"] is None
+    assert out["by_coder"]["bob"]["units"] == 8
+
+
+def test_themes_are_compared_with_the_reference_coders_leaf_codes():
+    # REF codes u6 with the parent A only: the confusion plot (and themes_vs_codes) see her
+    # leaves, so u6 has no code there, never the parent
+    rows = _stage_report({"ann": REF})["confusion_plot"]
+    by_unit = dict(zip(IDS, [r["code"] for r in rows], strict=True))
+    assert by_unit == {
+        "u1": "a1",
+        "u2": "a2",
+        "u3": "b1",
+        "u4": "b2",
+        "u5": "a1",
+        "u6": "(no code)",
+        "u7": "b1",
+        "u8": "(no code)",
+    }
+
+
+def test_double_coded_units_count_the_leaf_labels_training_uses():
+    from pipeline.coding.stage import _training_labels
+    from pipeline.config import load_params
+
+    segments = _three_segments()
+    # both reviewed t1 (the transcripts they coded in); S coded t1-1 with the parent A, so t1-1
+    # is missing for S: only R teaches it, and it is not double-coded
+    codings = pd.DataFrame(
+        [("t1", "R", "a1", 0, 10), ("t1", "S", "a1", 0, 10), ("t1", "S", "A", 10, 20)],
+        columns=["transcript_id", "coder", "code", "start", "end"],
+    )
+    labels, info = _training_labels(load_params(None, []), segments, codings, None, BOOK)
+    assert labels == {"t1-0": {"a1"}, "t1-1": set(), "t1-2": set()}
+    assert info == {
+        "train_coders": ["R", "S"],
+        "double_coded": "union",
+        "training_units": 3,
+        "double_coded_units": 2,
+    }

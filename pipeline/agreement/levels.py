@@ -12,7 +12,16 @@ from pipeline.codebook import Codebook
 from pipeline.hierarchy import level_codes, n_levels, roll_up, roll_up_by_coder
 
 # what each level shows: the figures of the leaf-level report, without intervals or themes
-LEVEL_KEYS = ("units", "overall", "per_code", "by_coder", "human", "human_ceiling_pair", "humans")
+LEVEL_KEYS = (
+    "reference_coder",
+    "units",
+    "overall",
+    "per_code",
+    "by_coder",
+    "human",
+    "human_ceiling_pair",
+    "humans",
+)
 
 
 def agreement_by_level(

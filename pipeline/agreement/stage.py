@@ -51,6 +51,7 @@ def agreement_report(
     cover_min: float = 0.3,
     exclude: dict[str, dict[str, set[str]]] | None = None,
     min_shared: int = 30,
+    reference: str | None = None,
 ) -> dict:
     """Machine vs each human coder, human vs human, and themes vs the reference coder.
 
@@ -59,12 +60,14 @@ def agreement_report(
     coder is missing, not negative). `exclude`: coder -> code -> unit ids missing for that code
     (`pipeline.hierarchy`). Two coders sharing fewer than `min_shared` units get no figures
     (null: "n/a"); each pair shows the machine against both coders on the same units.
+    `reference`: the reference coder (default: `pipeline.codings.reference_coder` of `gold`);
+    the stage names it once, so that every level of a code hierarchy compares with the same coder.
     """
     exclude = exclude or {}
     coders = sorted(set(gold["coder"]) | set(coverage or {}))
     if not coders:
         raise UserError("no human codings to compare with")
-    reference = reference_coder(gold)
+    reference = reference if reference is not None else reference_coder(gold)
     ref = gold[gold["coder"] == reference]
     group_arr = np.array(groups if groups is not None else ids)
     report: dict = {"reference_coder": reference, "coders": coders, "units": len(ids)}
@@ -190,6 +193,24 @@ def _human_ceiling(report: dict) -> dict:
     return {"human_ceiling_pair": key}
 
 
+def _covered_gold(
+    segments: pd.DataFrame, codings: pd.DataFrame, covered: dict[str, set[str]], *, min_overlap: float
+) -> pd.DataFrame:
+    """The human codes per segment (`pipeline.codings.human_segment_codes`) inside each coder's
+    coverage (outside it a code is missing, like their "no" there); one line when none is left."""
+    gold = human_segment_codes(segments, codings, min_overlap=min_overlap)
+    inside = np.array([i in covered[c] for i, c in zip(gold["id"], gold["coder"], strict=True)], dtype=bool)
+    gold = gold[inside]
+    if gold.empty:
+        raise UserError(
+            f"no human codings to compare with: none of the {len(codings)} coded spans covers "
+            f"agreement.min_overlap ({min_overlap:g}) of a segment's characters inside its coder's "
+            f"coverage ({len(codings)} spans reach no segment); lower agreement.min_overlap or check "
+            "the codings' offsets"
+        )
+    return gold
+
+
 def coverage_summary(covered: dict[str, set[str]], tid_of: dict[str, str], *, source: str | None) -> dict:
     """Who reviewed what (units and transcripts per coder) and how much overlaps (shared units
     per pair of coders)."""
@@ -261,10 +282,11 @@ def run(
         ids = segments["segment_id"].tolist()
         tid_of = dict(zip(segments["segment_id"], segments["transcript_id"], strict=True))
         covered = segment_coverage(segments, codings, coverage, min_overlap=opts.min_overlap)
-        gold = human_segment_codes(segments, codings, min_overlap=opts.min_overlap)
-        # a code outside the coder's coverage is missing, like their "no" there
-        gold = gold[[i in covered[c] for i, c in zip(gold["id"], gold["coder"], strict=True)]]
+        gold = _covered_gold(segments, codings, covered, min_overlap=opts.min_overlap)
         leaf_gold, missing = roll_up_by_coder(gold, codebook, n_levels(codebook))
+        # one reference coder for the headline and every level (at the leaves, a coder who coded
+        # only parent codes has no rows, yet stays the reference)
+        reference = reference_coder(codings)
         report = agreement_report(
             leaf_gold,
             codes,
@@ -278,6 +300,7 @@ def run(
             seed=params.seed,
             cover_min=opts.cover_min,
             min_shared=opts.min_shared_units,
+            reference=reference,
         )
         report["min_overlap"] = opts.min_overlap
         source = ((ingest_metrics or {}).get("codings") or {}).get("coverage", {}).get("source")
@@ -289,9 +312,12 @@ def run(
             codebook=codebook,
             ids=ids,
             coverage=covered,
-            figures=partial(agreement_report, min_shared=opts.min_shared_units),
+            figures=partial(agreement_report, min_shared=opts.min_shared_units, reference=reference),
         )
-        ref = primary_codes(gold[gold["coder"] == report["reference_coder"]])
+        # the reference coder's leaf codes (as the machine codes), by the share of the segment
+        # each covers (`overlap`, which the rolled-up table does not carry)
+        leaf_ids = {c.code_id for c in codebook.leaves}
+        ref = primary_codes(gold[(gold["coder"] == reference) & gold["code"].isin(leaf_ids)])
         labelled = themes.merge(ref, left_on="segment_id", right_on="id", how="left")
         labelled["code"] = labelled["code"].fillna(NO_CODE)
         confusion_rows = theme_code_confusion(labelled["theme_id"].tolist(), labelled["code"].tolist())
@@ -309,10 +335,13 @@ def run(
     }
 
 
-def run_csv(*, gold_path: Path, pred_path: Path, out: Path, n_boot: int = 0, seed: int = 0) -> dict:
-    """The CLI contract: long tables `id,code[,coder]` (pred may add `score`) -> agreement JSON.
+def run_csv(params: Params, *, gold_path: Path, pred_path: Path, out: Path) -> dict:
+    """The CLI contract: long tables `id,code[,coder]` (pred may add `score`) -> agreement JSON,
+    with params agreement.n_boot resamples and `seed`.
 
-    Units are every id in either file; a row with an empty code marks an id with no code.
+    Units are every id in either file; a row with an empty code marks an id with no code. The
+    tables carry no coverage: every coder reviewed every unit, so two coders share all of them,
+    and with fewer than agreement.min_shared_units their figures are null (n/a), as in the stage.
     """
     gold = read_csv(gold_path, ("id", "code"))
     pred = read_csv(pred_path, ("id", "code"))
@@ -325,6 +354,15 @@ def run_csv(*, gold_path: Path, pred_path: Path, out: Path, n_boot: int = 0, see
         pred = pred.assign(score=pd.to_numeric(pred["score"], errors="coerce").fillna(-np.inf))
         cols.append("score")
     codes = sorted(set(gold["code"]) | set(pred["code"]))
-    report = agreement_report(gold, pred[cols], ids=ids, codes=codes, n_boot=n_boot, seed=seed)
+    opts = params.agreement
+    report = agreement_report(
+        gold,
+        pred[cols],
+        ids=ids,
+        codes=codes,
+        n_boot=opts.n_boot,
+        seed=params.seed,
+        min_shared=opts.min_shared_units,
+    )
     write_json(out, report)
     return report

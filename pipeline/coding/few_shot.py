@@ -28,6 +28,12 @@ TFIDF_WEIGHT = 2.0
 # multi-label few-shot: features approximating the RBF kernel (more gain little for far more time)
 NYSTROEM_COMPONENTS = 300
 SINGLE_LABEL_SHARE = 0.1  # at most this share of coded training units with 2+ codes: single-label
+# single-label few-shot with C or tfidf "auto": the settings tried by inner cross-validation
+SELECT_CS = (10.0, 100.0)
+# ... where another setting beats the first (C = 10 with TF-IDF) by this much out of fold: on a
+# hundred training units the inner folds' kappas differ by chance more than the settings do
+SELECT_MARGIN = 0.02
+MULTI_LABEL_C = 10.0  # multi-label few-shot with C "auto" (measured: README, "How the machine codes")
 EVIDENCE_BLOCK = 1 << 22  # similarities held at once while finding each code's nearest coded unit
 PREDICT_ROWS = 20000  # units coded at once (a cross-fitting fold is usually far fewer)
 
@@ -48,8 +54,8 @@ class FewShotCoder:
     """
 
     codes: list[str]
-    C: float = 10.0
-    tfidf: bool = True
+    C: float | str = "auto"
+    tfidf: bool | str = "auto"
     max_codes: int = 3
     seed: int = 0
 
@@ -57,7 +63,7 @@ class FewShotCoder:
         """TF-IDF of word uni/bigrams; for single-label data also of character 2-5-grams within
         words (robust to the misspellings of short free-text answers; on long multi-label
         passages they cost agreement), each block unit-normalised."""
-        if not self.tfidf:
+        if not self.tfidf_:
             return None
         from scipy.sparse import hstack
 
@@ -109,7 +115,6 @@ class FewShotCoder:
         """`extra`: (texts, embeddings, code) rows from the codebook, used as positives only.
         `groups`: each unit's transcript, so threshold calibration never validates on a
         transcript it trained on."""
-        from sklearn.linear_model import LogisticRegression
 
         known = set(self.codes)
         labels = [set(s) & known for s in labels]
@@ -127,16 +132,18 @@ class FewShotCoder:
             all_emb = np.vstack([all_emb, extra[1]])
             all_labels += [{c} for c in extra[2]]
         if self.single_label_:
-            X = self._features(all_texts, all_emb, fit=True)
             rows = [r for r, s in enumerate(all_labels) for _ in range(max(len(s), 1))]
             y = np.array([c for s in all_labels for c in (sorted(s) or [NONE])])
             if len(set(y)) < 2:
                 raise UserError("few-shot coding needs training units with at least two different codes")
-            # classes weighted by their inverse frequency: rare codes are not drowned by common ones
-            self.model_ = LogisticRegression(
-                C=self.C, max_iter=3000, class_weight="balanced", random_state=self.seed
-            ).fit(X[rows], y)
+            self.C_, self.tfidf_ = self._select(
+                all_texts, all_emb, all_labels, n_human=len(texts), groups=groups
+            )
+            X = self._features(all_texts, all_emb, fit=True)
+            self.model_ = self._single_label_model(self.C_).fit(X[rows], y)
             return self
+        self.C_ = MULTI_LABEL_C if self.C == "auto" else float(self.C)
+        self.tfidf_ = True if self.tfidf == "auto" else bool(self.tfidf)
         dense = unit_rows(np.asarray(all_emb, dtype=np.float64))
         words = self._tfidf(all_texts, fit=True)
         from sklearn.kernel_approximation import Nystroem
@@ -150,9 +157,64 @@ class FewShotCoder:
         Y = {c: np.array([c in s for s in all_labels], dtype=int) for c in self.codes}
         # never (or always) used in training: this coder cannot learn the code
         Y = {c: y for c, y in Y.items() if 0 < y.sum() < len(y)}
-        self.models_ = {c: _binary_model(self.C, self.seed).fit(X, y) for c, y in Y.items()}
+        self.models_ = {c: _binary_model(self.C_, self.seed).fit(X, y) for c, y in Y.items()}
         self.thresholds_ = self._calibrate(X, Y, n_human=len(texts), groups=groups)
         return self
+
+    def _single_label_model(self, C: float):
+        """Multinomial logistic regression, classes weighted by their inverse frequency (rare
+        codes are not drowned by common ones; on skewed sets too, by measurement)."""
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(C=C, max_iter=3000, class_weight="balanced", random_state=self.seed)
+
+    def _folds(self, n_human: int, groups) -> list[tuple[np.ndarray, np.ndarray]]:
+        """`CALIBRATION_FOLDS` folds of the human units, grouped by transcript when there are 3
+        or more (a fold never validates on a transcript it trained on), else seeded."""
+        from sklearn.model_selection import GroupKFold, KFold
+
+        human = np.arange(n_human)
+        n_groups = 0 if groups is None else len(set(groups))
+        if n_groups >= 3:
+            return list(GroupKFold(n_splits=min(CALIBRATION_FOLDS, n_groups)).split(human, groups=groups))
+        k = min(CALIBRATION_FOLDS, n_human)
+        return list(KFold(n_splits=k, shuffle=True, random_state=self.seed).split(human))
+
+    def _select(self, texts, emb, labels, *, n_human: int, groups) -> tuple[float, bool]:
+        """(C, tfidf) for single-label data: the given values, or for each "auto" the one of
+        `SELECT_CS` x (with, without TF-IDF) whose out-of-fold top code agrees best (Cohen's
+        kappa) with the human units' codes, if it beats the first setting by `SELECT_MARGIN`.
+        The codebook's rows (after the first `n_human`) train in every fold. Decided on the
+        training units only."""
+        from pipeline.kappa import cohen_kappa
+
+        Cs = SELECT_CS if self.C == "auto" else (float(self.C),)
+        words = (True, False) if self.tfidf == "auto" else (bool(self.tfidf),)
+        if len(Cs) * len(words) == 1:
+            return Cs[0], words[0]
+        first = np.array([sorted(s)[0] if s else NONE for s in labels], dtype=object)
+        extra = np.arange(n_human, len(labels))
+        scores: dict[tuple[float, bool], float] = {}
+        for tfidf in words:
+            oof = {C: np.empty(n_human, dtype=object) for C in Cs}
+            for tr, te in self._folds(n_human, groups):
+                fit_rows = np.concatenate([tr, extra])
+                self.tfidf_ = tfidf
+                X_fit = self._features([texts[i] for i in fit_rows], emb[fit_rows], fit=True)
+                X_out = self._features([texts[i] for i in te], emb[te])
+                rows = [j for j, r in enumerate(fit_rows) for _ in range(max(len(labels[r]), 1))]
+                y = np.array([c for r in fit_rows for c in (sorted(labels[r]) or [NONE])])
+                for C in Cs:
+                    if len(set(y)) < 2:
+                        oof[C][te] = y[0]
+                        continue
+                    oof[C][te] = self._single_label_model(C).fit(X_fit[rows], y).predict(X_out)
+            for C in Cs:
+                k = cohen_kappa(first[:n_human].astype(str), oof[C].astype(str))
+                scores[(C, tfidf)] = -np.inf if k is None else k
+        default = (Cs[0], words[0])
+        best = max(scores, key=lambda key: scores[key])
+        return best if scores[best] >= scores[default] + SELECT_MARGIN else default
 
     def _calibrate(self, X, Y: dict[str, np.ndarray], *, n_human: int, groups) -> dict:
         """Per code, the decision-value threshold that maximises out-of-fold kappa on the human
@@ -162,16 +224,8 @@ class FewShotCoder:
         5 folds, grouped by transcript when there are 3 or more: models trained on 4/5 of the
         units score like the final model (with 3 folds the thresholds came out too low). The folds
         are shared by all codes, so each fold's rows are taken once."""
-        from sklearn.model_selection import GroupKFold, KFold
-
         human, extra = np.arange(n_human), np.arange(n_human, X.shape[0])
-        n_groups = 0 if groups is None else len(set(groups))
-        if n_groups >= 3:
-            folds = GroupKFold(n_splits=min(CALIBRATION_FOLDS, n_groups)).split(human, groups=groups)
-        else:
-            folds = KFold(
-                n_splits=min(CALIBRATION_FOLDS, n_human), shuffle=True, random_state=self.seed
-            ).split(human)
+        folds = self._folds(n_human, groups)
         usable = {c for c, y in Y.items() if 3 <= y[human].sum() <= n_human - 3}
         oof = {c: np.zeros(n_human) for c in usable}
         for tr, te in folds:
@@ -181,7 +235,7 @@ class FewShotCoder:
                 if len(set(Y[c][rows].tolist())) < 2:
                     usable.discard(c)
                     continue
-                oof[c][te] = _binary_model(self.C, self.seed).fit(X_fit, Y[c][rows]).decision_function(X_out)
+                oof[c][te] = _binary_model(self.C_, self.seed).fit(X_fit, Y[c][rows]).decision_function(X_out)
         thresholds = dict.fromkeys(Y, 0.0)
         for c in usable:
             grid = np.unique(np.quantile(oof[c], np.linspace(0.02, 0.98, 49)))

@@ -89,6 +89,14 @@ def segment_labels(
     per_coder = coder_labels(segments, codings, min_overlap=min_overlap, coverage=coverage, codebook=codebook)
     if coder is not None:
         return per_coder.get(coder, {})
+    return combine_coders(per_coder, segments["segment_id"].tolist(), double_coded=double_coded)
+
+
+def combine_coders(
+    per_coder: dict[str, dict[str, set[str]]], segment_ids: list[str], *, double_coded: str
+) -> dict[str, set[str]]:
+    """segment_id -> `double_coded` of the code sets the coders of `per_coder` (`coder_labels`)
+    gave it, for the segments (in `segment_ids` order) inside some coder's coverage."""
     sets: dict[str, list[set[str]]] = {}
     for name in sorted(per_coder):
         for sid, codes in per_coder[name].items():
@@ -98,28 +106,22 @@ def segment_labels(
         "intersection": lambda xs: set.intersection(*xs),
         "reference": lambda xs: set(xs[0]),
     }[double_coded]
-    return {s: combine(sets[s]) for s in segments["segment_id"] if s in sets}
+    return {s: combine(sets[s]) for s in segment_ids if s in sets}
 
 
 def _training_labels(
     params: Params, segments: pd.DataFrame, codings: pd.DataFrame, coverage, codebook: Codebook
 ) -> tuple[dict[str, set[str]], dict]:
-    """What few-shot learns (`segment_labels` with the coding params) and how it was chosen."""
+    """What few-shot learns (`segment_labels` with the coding params) and how it was chosen
+    (coding.train_coder need not have codings: only few-shot checks it)."""
     opts = params.coding
-    if opts.train_coder is not None and opts.train_coder not in set(codings["coder"]):
-        raise UserError(f"params coding.train_coder: no codings by coder '{opts.train_coder}'")
-    labels = segment_labels(
-        segments,
-        codings,
-        min_overlap=params.agreement.min_overlap,
-        coder=opts.train_coder,
-        codebook=codebook,
-        coverage=coverage,
-        double_coded=opts.double_coded,
+    per_coder = coder_labels(
+        segments, codings, min_overlap=params.agreement.min_overlap, coverage=coverage, codebook=codebook
     )
     if opts.train_coder is not None:
+        labels = per_coder.get(opts.train_coder, {})
         return labels, {"train_coder": opts.train_coder, "training_units": len(labels)}
-    per_coder = coder_labels(segments, codings, min_overlap=params.agreement.min_overlap, coverage=coverage)
+    labels = combine_coders(per_coder, segments["segment_id"].tolist(), double_coded=opts.double_coded)
     shared = sum(sum(s in c for c in per_coder.values()) >= 2 for s in labels)
     return labels, {
         "train_coders": sorted(per_coder),
@@ -155,14 +157,17 @@ def run(
         labels, trained_on = (
             _training_labels(params, segments, codings, coverage, codebook) if has_codings else ({}, {})
         )
-        # auto: few-shot needs coded segments in at least two transcripts to cross-fit, and two
-        # codes to tell apart
+        # auto: few-shot needs coded segments (a coder's yes, not only reviewed ones) in at least
+        # two transcripts to cross-fit, and two codes to tell apart
         tid_of = dict(zip(segments["segment_id"], segments["transcript_id"], strict=True))
-        enough = len({tid_of[s] for s in labels}) >= 2 and len(set().union(*labels.values())) >= 2
+        coded_in = {tid_of[s] for s, c in labels.items() if c}
+        enough = len(coded_in) >= 2 and len(set().union(*labels.values())) >= 2
         method = opts.method if opts.method != "auto" else ("few_shot" if enough else "zero_shot")
         if method == "few_shot":
             if not has_codings:
                 raise UserError("params coding.method=few_shot: the study has no human codings to learn from")
+            if opts.train_coder is not None and opts.train_coder not in set(codings["coder"]):
+                raise UserError(f"params coding.train_coder: no codings by coder '{opts.train_coder}'")
             questions = None
             if opts.context == "turn+question" and deid_turns is not None:
                 questions = _questions(segments, deid_turns, embed)
@@ -180,6 +185,7 @@ def run(
                 seed=params.seed,
                 questions=questions,
                 predict=predict_on(params.engine),
+                encoder=(params.embed.model, params.embed.device),
             )
             info |= trained_on | ({"context_note": note} if note else {})
         else:

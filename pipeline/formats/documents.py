@@ -126,7 +126,7 @@ def _odt_paragraph(paragraph, nested: list) -> str:
             nested.append(node)
         elif node.qname == (_TEXT_NS, "s"):
             count = str(node.attributes.get((_TEXT_NS, "c"), "1"))
-            parts.append(" " * min(int(count) if count.isdigit() else 1, MAX_SPACES))
+            parts.append(" " * min(int(count) if count.isascii() and count.isdigit() else 1, MAX_SPACES))
         elif node.qname == (_TEXT_NS, "tab"):
             parts.append("\t")
         elif node.qname == (_TEXT_NS, "line-break"):

@@ -18,7 +18,7 @@ from pipeline.errors import UserError
 from pipeline.formats.anchor import reanchor_spans
 from pipeline.formats.readers import read_codings_file
 from pipeline.formats.taguette import locate_quotes
-from pipeline.ingest.coverage import Spans, inside
+from pipeline.ingest.coverage import Spans, inside, whole_number
 from pipeline.schemas import CODINGS
 from pipeline.study import codings_files
 
@@ -107,7 +107,7 @@ def read_codings(
                 report.skip("no_coder", where)
             elif known is not None and code not in known:
                 report.skip("code_not_in_codebook", where)
-            elif not (start.isdigit() and end.isdigit()):
+            elif not (whole_number(start) and whole_number(end)):
                 report.skip("offsets_not_integers", where)
             elif int(start) >= int(end):
                 report.skip("empty_or_reversed_span", where)

@@ -8,6 +8,7 @@ it is one UserError naming the file and line (or the coder), before anything is 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,13 @@ from pipeline.schemas import COVERAGE
 COVERAGE_FILE = "coverage.csv"
 
 Spans = dict[tuple[str, str], list[tuple[int, int]]]  # (transcript_id, coder) -> merged spans
+_WHOLE_NUMBER = re.compile(r"[0-9]+")
+
+
+def whole_number(text: str) -> bool:
+    """Whether `text` is a character offset: ASCII digits only (str.isdigit also accepts "²",
+    which int() refuses)."""
+    return _WHOLE_NUMBER.fullmatch(text) is not None
 
 
 @dataclass(frozen=True)
@@ -62,7 +70,7 @@ def _span(row: dict, length: int, *, where: str, tid: str) -> tuple[int, int]:
     start, end = str(row.get("start", "")).strip(), str(row.get("end", "")).strip()
     if not start and not end:
         return 0, length
-    if not (start.isdigit() and end.isdigit()):
+    if not (whole_number(start) and whole_number(end)):
         raise UserError(
             f"{where}: start and end must both be whole numbers (character offsets), or both empty"
         )
@@ -92,9 +100,9 @@ def inside(spans: list[tuple[int, int]], start: int, end: int) -> bool:
 
 
 def check_coders(stated: StatedCoverage, *, checked: dict[str, int], kept: dict[str, int]) -> None:
-    """Every coder coverage.csv names has codings, and every coder with codings has some inside
-    their stated coverage. `checked`: per coder, codings that reached the coverage check;
-    `kept`: those inside it."""
+    """Every coder coverage.csv names has codings, and every coder with codings has a row in it
+    and some codings inside their stated coverage. `checked`: per coder, codings that reached the
+    coverage check; `kept`: those inside it."""
     for coder, line in sorted(stated.first_line.items(), key=lambda x: x[1]):
         if coder not in checked:
             known = ", ".join(sorted(checked)) or "none"
@@ -102,6 +110,8 @@ def check_coders(stated: StatedCoverage, *, checked: dict[str, int], kept: dict[
                 f"{stated.path} line {line}: coder '{coder}' has no codings (coders with codings: {known})"
             )
     for coder, n in sorted(checked.items()):
+        if coder not in stated.first_line:
+            raise UserError(f"{stated.path}: coder '{coder}' has {n} codings but no row in {COVERAGE_FILE}")
         if not kept.get(coder):
             raise UserError(
                 f"{stated.path}: all {n} codings by coder '{coder}' fall outside the coverage stated for "

@@ -72,8 +72,9 @@ def theme_comparison(
         return None
     gold = human_segment_codes(segments, codings, min_overlap=params.agreement.min_overlap)
     reference = reference or reference_coder(codings)
-    gold = gold[gold["coder"] == reference]
     leaf_ids = [c.code_id for c in codebook.leaves]
+    # leaf codes only, as the agreement stage compares them (a parent-coded span is no leaf's)
+    gold = gold[(gold["coder"] == reference) & gold["code"].isin(leaf_ids)]
     primary = primary_codes(gold)
     table = compare.theme_code_table(assignments, primary, codes=leaf_ids)
     mapping = compare.reviewed_mapping(
