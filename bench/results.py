@@ -45,7 +45,8 @@ def update_readme(kind: str, table: Callable[[dict], str]) -> bool:
     if start not in text or end not in text:
         return False
     record = load(kind)
-    body = f"`{record['command']}` ({record['machine']}, {record['date']}):\n\n{table(record)}\n"
+    earlier = "".join(f", figures kept from `{c}`" for c in record.get("earlier_commands", []))
+    body = f"`{record['command']}`{earlier} ({record['machine']}, {record['date']}):\n\n{table(record)}\n"
     head, rest = text.split(start, 1)
     README.write_text(f"{head}{start}\n{body}{end}{rest.split(end, 1)[1]}")
     return True
