@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from pipeline.coding.few_shot import inner_folds
+
 LOGREG_CS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0, 10000.0)
 SVC_CS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
-INNER_FOLDS = 5
 
 
 def _model(kind: str, C: float):
@@ -28,15 +29,6 @@ def _model(kind: str, C: float):
     if kind == "logreg":
         return LogisticRegression(C=C, max_iter=3000)
     return LinearSVC(C=C, random_state=0)
-
-
-def _folds(n: int, groups: list[str] | None, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    from sklearn.model_selection import GroupKFold, KFold
-
-    if groups is not None and len(set(groups)) >= 3:
-        k = min(INNER_FOLDS, len(set(groups)))
-        return list(GroupKFold(n_splits=k).split(np.zeros(n), groups=groups))
-    return list(KFold(n_splits=min(INNER_FOLDS, n), shuffle=True, random_state=seed).split(np.zeros(n)))
 
 
 def _scores(model, X) -> np.ndarray:
@@ -119,7 +111,7 @@ def tuned(
     """Predicted codes per test unit and the chosen C. `labels`: per training unit its primary
     code ("" for none) on single-label data, else its set of codes."""
     Cs = LOGREG_CS if kind == "logreg" else SVC_CS
-    folds = _folds(X_tr.shape[0], groups, seed)
+    folds = inner_folds(X_tr.shape[0], groups, seed=seed)  # the pipeline's own inner folds
     if single_label:
         pred, C = _single_label(kind, Cs, X_tr, np.array(labels, dtype=object), X_te, folds)
         return [set() if p == "" else {str(p)} for p in pred], C

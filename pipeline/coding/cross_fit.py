@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import sys
+import logging
 from collections.abc import Iterator
 
 import numpy as np
@@ -24,6 +24,8 @@ from pipeline.context import coding_inputs
 from pipeline.engine import fork_processes, forked_map
 from pipeline.errors import UserError
 from pipeline.schemas import CODES
+
+log = logging.getLogger(__name__)
 
 
 def cross_fit(
@@ -180,11 +182,14 @@ def fine_tune_decision(
         per_fold = probe.seconds * (folds - 1) / folds
         total = per_fold * -(-folds // max(1, min(fork_processes(), folds)))
         # timings stay out of the metrics (they differ run to run); the log says them
-        print(
-            f"coding: fine-tuning {folds} folds estimated at {total:.0f} s "
-            f"({probe.steps} steps x {probe.seconds_per_step:.2f} s per fold of every unit), "
-            f"budget {options.fine_tune_budget_s:.0f} s",
-            file=sys.stderr,
+        log.info(
+            "coding: fine-tuning %d folds estimated at %.0f s (%d steps x %.2f s per fold of every unit), "
+            "budget %.0f s",
+            folds,
+            total,
+            probe.steps,
+            probe.seconds_per_step,
+            options.fine_tune_budget_s,
         )
         if total > options.fine_tune_budget_s:
             return False, info | {"used": False, "why": "the estimate exceeds coding.fine_tune_budget_s"}

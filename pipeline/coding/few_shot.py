@@ -168,18 +168,6 @@ class FewShotCoder:
 
         return LogisticRegression(C=C, max_iter=3000, class_weight="balanced", random_state=self.seed)
 
-    def _folds(self, n_human: int, groups) -> list[tuple[np.ndarray, np.ndarray]]:
-        """`CALIBRATION_FOLDS` folds of the human units, grouped by transcript when there are 3
-        or more (a fold never validates on a transcript it trained on), else seeded."""
-        from sklearn.model_selection import GroupKFold, KFold
-
-        human = np.arange(n_human)
-        n_groups = 0 if groups is None else len(set(groups))
-        if n_groups >= 3:
-            return list(GroupKFold(n_splits=min(CALIBRATION_FOLDS, n_groups)).split(human, groups=groups))
-        k = min(CALIBRATION_FOLDS, n_human)
-        return list(KFold(n_splits=k, shuffle=True, random_state=self.seed).split(human))
-
     def _select(self, texts, emb, labels, *, n_human: int, groups) -> tuple[float, bool]:
         """(C, tfidf) for single-label data: the given values, or for each "auto" the one of
         `SELECT_CS` x (with, without TF-IDF) whose out-of-fold top code agrees best (Cohen's
@@ -197,7 +185,7 @@ class FewShotCoder:
         scores: dict[tuple[float, bool], float] = {}
         for tfidf in words:
             oof = {C: np.empty(n_human, dtype=object) for C in Cs}
-            for tr, te in self._folds(n_human, groups):
+            for tr, te in inner_folds(n_human, groups, seed=self.seed):
                 fit_rows = np.concatenate([tr, extra])
                 self.tfidf_ = tfidf
                 X_fit = self._features([texts[i] for i in fit_rows], emb[fit_rows], fit=True)
@@ -225,7 +213,7 @@ class FewShotCoder:
         units score like the final model (with 3 folds the thresholds came out too low). The folds
         are shared by all codes, so each fold's rows are taken once."""
         human, extra = np.arange(n_human), np.arange(n_human, X.shape[0])
-        folds = self._folds(n_human, groups)
+        folds = inner_folds(n_human, groups, seed=self.seed)
         usable = {c for c, y in Y.items() if 3 <= y[human].sum() <= n_human - 3}
         oof = {c: np.zeros(n_human) for c in usable}
         for tr, te in folds:
@@ -292,6 +280,18 @@ class FewShotCoder:
                 for h, b, s in zip(hs[start : start + step], best, top, strict=True):
                     out[h] = f"few-shot: nearest coded unit {self.train_ids_[idx[b]]} ({s:.2f})"
         return out
+
+
+def inner_folds(n: int, groups: list[str] | None, *, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`CALIBRATION_FOLDS` folds of n units, grouped by transcript when there are 3 or more (a
+    fold never validates on a transcript it trained on), else seeded."""
+    from sklearn.model_selection import GroupKFold, KFold
+
+    units = np.arange(n)
+    n_groups = 0 if groups is None else len(set(groups))
+    if n_groups >= 3:
+        return list(GroupKFold(n_splits=min(CALIBRATION_FOLDS, n_groups)).split(units, groups=groups))
+    return list(KFold(n_splits=min(CALIBRATION_FOLDS, n), shuffle=True, random_state=seed).split(units))
 
 
 def _binary_model(C: float, seed: int):
